@@ -1,0 +1,127 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class VideoModel(models.Model):
+    """One video model from the provider's catalog (`GET /v1/models?type=video`)."""
+
+    class Pricing(models.TextChoices):
+        FIXED = "fixed", "fixed"
+        CALCULATED = "calculated", "calculated"
+        POST_GENERATION = "post_generation", "set after generation"
+
+    id = models.CharField(primary_key=True, max_length=200)  # the provider's id, e.g. ir/test-video
+    name = models.CharField(max_length=200)
+    pricing = models.CharField(max_length=20, choices=Pricing.choices)
+    price_min = models.DecimalField(max_digits=12, decimal_places=6)
+    price_average = models.DecimalField(max_digits=12, decimal_places=6)
+    price_max = models.DecimalField(max_digits=12, decimal_places=6)
+    seconds = models.JSONField(default=list)  # allowed durations, e.g. [5, 10]
+    default_seconds = models.PositiveIntegerField(null=True, blank=True)
+    sizes = models.JSONField(default=list)  # e.g. ["1280x720", "720x1280"]; empty means any
+    accepts_image = models.BooleanField(default=False)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.id
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_max == 0
+
+
+class Job(models.Model):
+    """One video generation, from submit to stored file.
+
+    ```
+    QUEUED ──claim──▶ RUNNING ──API ok──▶ STORING ──file saved──▶ SUCCEEDED
+       │                 │                   └──store failed──▶ FAILED
+       │                 ├──provider refused or failed (refunded, cost 0)──▶ FAILED
+       │                 ├──connect error or 429 (nothing done)──▶ QUEUED again, after a wait
+       │                 └──timeout or dropped connection (outcome unknown)──▶ FAILED, flagged
+       └──cancel (owner, while QUEUED)──▶ CANCELED
+    ```
+    Every transition is a conditional UPDATE naming the status it expects (see services.py).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        STORING = "storing", "Storing"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    class ResponseFormat(models.TextChoices):
+        URL = "url", "url"
+        B64_JSON = "b64_json", "b64_json"
+        B64_EPHEMERAL = "b64_ephemeral", "private (b64_ephemeral)"
+
+    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
+
+    prompt = models.TextField(blank=True)
+    model = models.CharField(max_length=200)
+    size = models.CharField(max_length=20, default="auto")
+    seconds = models.CharField(max_length=10, default="auto")
+    response_format = models.CharField(
+        max_length=20, choices=ResponseFormat.choices, default=ResponseFormat.URL
+    )
+    input_image = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempt = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True)  # set while waiting to retry
+    error = models.TextField(blank=True)
+    outcome_unknown = models.BooleanField(default=False)  # failed in a way that may have cost money
+
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)  # as the provider reported it
+    provider_url = models.URLField(max_length=2000, blank=True)  # public to anyone: never shown
+    video = models.FileField(upload_to="videos/%Y/%m/", blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # My videos: a user's jobs, newest first.
+            models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
+            # The admin's status filter and the sweeper's scans of live jobs.
+            models.Index(fields=["status", "created_at"], name="job_status_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.model} job {self.id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def is_free(self) -> bool:
+        return self.cost is not None and self.cost == 0
+
+    @property
+    def elapsed_seconds(self) -> int:
+        """Whole seconds since the current attempt started (0 before it starts)."""
+        if self.started_at is None:
+            return 0
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - self.started_at).total_seconds()))
+
+    @property
+    def latency_seconds(self) -> str:
+        return f"{self.latency_ms / 1000:.1f}" if self.latency_ms is not None else ""

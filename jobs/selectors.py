@@ -1,0 +1,27 @@
+"""Every read. Anything that returns jobs is scoped to the person asking."""
+
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.shortcuts import get_object_or_404
+
+from .models import Job, VideoModel
+
+
+def job_get_for_user(*, user, job_id) -> Job:
+    """The job, if `user` owns it or is staff; otherwise 404, so nobody learns it exists."""
+    jobs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+    return get_object_or_404(jobs, pk=job_id)
+
+
+def job_list_for_user(*, user):
+    return Job.objects.filter(owner=user).order_by("-created_at")
+
+
+def spend_total_for_user(*, user) -> Decimal:
+    total = Job.objects.filter(owner=user).aggregate(total=Sum("cost"))["total"]
+    return total or Decimal(0)
+
+
+def catalog_models():
+    return VideoModel.objects.order_by("price_max", "id")

@@ -1,0 +1,15 @@
+"""Thin Celery tasks: load by id, call a service. Messages carry ids only."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task
+def run_job(job_id: str) -> None:
+    services.job_run(job_id=job_id)
+
+
+@shared_task
+def sync_catalog() -> None:
+    services.catalog_sync()

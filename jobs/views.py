@@ -1,0 +1,85 @@
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import selectors, services
+from .forms import JobForm, SignupForm
+from .serving import file_response
+
+# htmx stops polling when a response has this status (htmx 2 and 4 alike).
+HTMX_STOP_POLLING = 286
+
+
+@require_GET
+def home(request):
+    return redirect("jobs:create" if request.user.is_authenticated else "login")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("jobs:create")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_create(request):
+    models = list(selectors.catalog_models())
+    form = JobForm(request.POST or None, request.FILES or None, models=models)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        job = services.job_create(
+            owner=request.user,
+            prompt=data["prompt"].strip(),
+            model=data["model"].id,
+            size=data["size"],
+            seconds=data["seconds"],
+            response_format=data["response_format"],
+            image=data["image"],
+        )
+        return redirect("jobs:detail", job_id=job.pk)
+    return render(request, "jobs/job_form.html", {"form": form, "catalog_empty": not models})
+
+
+@login_required
+@require_GET
+def job_list(request):
+    return render(
+        request,
+        "jobs/job_list.html",
+        {
+            "jobs": selectors.job_list_for_user(user=request.user),
+            "total_spend": selectors.spend_total_for_user(user=request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+def job_detail(request, job_id):
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    return render(request, "jobs/job_detail.html", {"job": job})
+
+
+@login_required
+@require_GET
+def job_status(request, job_id):
+    """The status fragment that the job page polls. Terminal answers stop the polling."""
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    status = HTMX_STOP_POLLING if job.is_terminal else 200
+    return render(request, "jobs/job_detail.html#status", {"job": job}, status=status)
+
+
+@login_required
+@require_GET
+def job_video(request, job_id):
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if not job.video:
+        return render(request, "404.html", status=404)
+    download_name = f"{job.pk}.mp4" if "download" in request.GET else None
+    return file_response(request, job.video, content_type="video/mp4", download_name=download_name)

@@ -1,0 +1,200 @@
+"""VideoStudio settings: one file, read from the environment.
+
+Every variable is listed with a comment in `.env.example`. Zero configuration works: SQLite and
+media under `var/`, Redis on localhost, and the ImageRouter simulator when no API key is set.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_str(name, "true" if default else "false").lower()
+    if raw not in ("true", "false"):
+        raise ImproperlyConfigured(f"{name} must be 'true' or 'false', not {raw!r}")
+    return raw == "true"
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_str(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- Core -------------------------------------------------------------------------------------
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"  # noqa: S105
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or DEVELOPMENT_SECRET_KEY
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+# "Production" is any deployment that answers for a real host name. The development key and
+# DEBUG are only acceptable on loopback, so refuse to start rather than serve with them.
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "testserver"}
+if set(ALLOWED_HOSTS) - _LOOPBACK_HOSTS:
+    if SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "Set DJANGO_SECRET_KEY: the development key is for loopback only."
+        )
+    if DEBUG:
+        raise ImproperlyConfigured("DJANGO_DEBUG must be false when serving a real host name.")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "videostudio.urls"
+WSGI_APPLICATION = "videostudio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "jobs.context_processors.studio",
+            ],
+        },
+    },
+]
+
+# SQLite is the zero-configuration default; DATABASE_URL switches to PostgreSQL.
+DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL:
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "jobs:create"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and media --------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the app and project folders, so a first run needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+# Videos and uploads are private: they live under MEDIA_ROOT but are never given a public URL.
+# Only jobs.views.job_video serves them, after checking ownership.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "var" / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- ImageRouter ---------------------------------------------------------------------------------
+
+# With no key the studio talks to the bundled simulator (`python -m simulator`), never the internet.
+IMAGEROUTER_API_KEY = env_str("IMAGEROUTER_API_KEY")
+SIMULATOR_MODE = not IMAGEROUTER_API_KEY
+IMAGEROUTER_BASE_URL = env_str(
+    "IMAGEROUTER_BASE_URL",
+    "http://127.0.0.1:8765" if SIMULATOR_MODE else "https://api.imagerouter.io",
+).rstrip("/")
+if SIMULATOR_MODE:
+    IMAGEROUTER_API_KEY = "simulator-key"  # the simulator takes any non-empty key
+# Seconds to open the TCP connection. A failure here means the provider did nothing.
+IMAGEROUTER_CONNECT_TIMEOUT = env_int("IMAGEROUTER_CONNECT_TIMEOUT", 10)
+# Seconds one socket read may wait. The provider waits 5-20 min on its own upstream and sends a
+# keep-alive space every 3 s, so this only fires on a connection that has gone silent.
+IMAGEROUTER_READ_TIMEOUT = env_int("IMAGEROUTER_READ_TIMEOUT", 900)
+# Seconds the whole call may take, keep-alive spaces included. Past it the outcome is unknown.
+IMAGEROUTER_DEADLINE = env_int("IMAGEROUTER_DEADLINE", 1200)
+
+# --- Celery ----------------------------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+# The database is the source of truth; nothing reads task results.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Messages carry ids only, and JSON cannot smuggle pickled objects.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+# Ack when the task starts: a redelivered message must never repeat a paid call. The claim in
+# services.job_run guards too, and the sweeper rescues jobs whose message was lost.
+CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# A generation waits minutes: a worker must not hoard messages that other workers could run.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis re-delivers an unacked message after this many seconds; it must outlast the longest
+# allowed generation plus its queueing, or a slow job would be handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": IMAGEROUTER_DEADLINE + 3600}
+# The client enforces IMAGEROUTER_DEADLINE itself; these limits only catch a worker that hangs
+# outside the HTTP call. Soft limit first (the task fails the job cleanly), then the hard kill.
+CELERY_TASK_SOFT_TIME_LIMIT = IMAGEROUTER_DEADLINE + 60
+CELERY_TASK_TIME_LIMIT = IMAGEROUTER_DEADLINE + 120
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Studio --------------------------------------------------------------------------------------
+
+# Uploaded input images larger than this are refused at the form.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

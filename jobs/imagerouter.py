@@ -536,7 +536,10 @@ _local = threading.local()
 
 def get_client() -> ImageRouterClient:
     """One client per thread, configured from settings (requests sessions are not thread-safe)."""
-    client = getattr(_local, "client", None)
-    if client is None:
-        client = _local.client = ImageRouterClient.from_settings()
-    return client
+    from django.conf import settings
+
+    key = (settings.IMAGEROUTER_BASE_URL, settings.IMAGEROUTER_API_KEY)
+    if getattr(_local, "key", None) != key:
+        _local.client = ImageRouterClient.from_settings()
+        _local.key = key
+    return _local.client

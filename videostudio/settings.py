@@ -146,9 +146,11 @@ STORAGES = {
 # With no key the studio talks to the bundled simulator (`python -m simulator`), never the internet.
 IMAGEROUTER_API_KEY = env_str("IMAGEROUTER_API_KEY")
 SIMULATOR_MODE = not IMAGEROUTER_API_KEY
-IMAGEROUTER_BASE_URL = env_str(
-    "IMAGEROUTER_BASE_URL",
-    "http://127.0.0.1:8765" if SIMULATOR_MODE else "https://api.imagerouter.io",
+# Where the simulator listens when there is no key (`make run` starts it there).
+IMAGEROUTER_SIMULATOR_URL = env_str("IMAGEROUTER_SIMULATOR_URL", "http://127.0.0.1:8765")
+IMAGEROUTER_BASE_URL = (
+    env_str("IMAGEROUTER_BASE_URL")
+    or (IMAGEROUTER_SIMULATOR_URL if SIMULATOR_MODE else "https://api.imagerouter.io")
 ).rstrip("/")
 if SIMULATOR_MODE:
     IMAGEROUTER_API_KEY = "simulator-key"  # the simulator takes any non-empty key
@@ -184,6 +186,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": IMAGEROUTER_DEADLINE + 
 CELERY_TASK_SOFT_TIME_LIMIT = IMAGEROUTER_DEADLINE + 60
 CELERY_TASK_TIME_LIMIT = IMAGEROUTER_DEADLINE + 120
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    # The provider's models and prices change rarely; a failed sync keeps the last catalog.
+    "sync-model-catalog": {"task": "jobs.tasks.sync_catalog", "schedule": 6 * 3600},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Studio --------------------------------------------------------------------------------------

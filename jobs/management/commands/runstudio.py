@@ -1,0 +1,122 @@
+"""Start the whole studio on one machine: Redis if needed, the simulator when there is no API key,
+a Celery worker and beat, and the web server. Ctrl-C stops every part."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs import imagerouter
+
+READY_TIMEOUT = 15
+
+
+class Command(BaseCommand):
+    help = "Run the simulator (without an API key), Redis (if needed), worker, beat and web server."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--addr", default="127.0.0.1:8000", help="Where the web server listens."
+        )
+
+    def handle(self, *args, addr, **options):
+        self.children: list[subprocess.Popen] = []
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            self.ensure_redis()
+            if settings.SIMULATOR_MODE:
+                self.start_simulator()
+            self.sync_catalog()
+            celery = [sys.executable, "-m", "celery", "-A", "videostudio"]
+            self.spawn([*celery, "worker", "--loglevel", "INFO", "--pool", "threads"])
+            self.spawn([*celery, "beat", "--loglevel", "INFO", "-s", "var/celerybeat-schedule"])
+            self.stdout.write(
+                self.style.SUCCESS(f"VideoStudio is at http://{addr}/ (Ctrl-C stops)")
+            )
+            web = self.spawn([sys.executable, "manage.py", "runserver", "--noreload", addr])
+            while web.poll() is None and all(child.poll() is None for child in self.children):
+                time.sleep(0.5)
+            failed = [" ".join(c.args[:4]) for c in self.children if c.poll() not in (None, 0)]
+            if failed:
+                raise CommandError(f"A part of the studio stopped: {', '.join(failed)}")
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping…")
+        finally:
+            self.stop_children()
+
+    def spawn(self, command: list[str]) -> subprocess.Popen:
+        child = subprocess.Popen(command)
+        self.children.append(child)
+        return child
+
+    def stop_children(self):
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 10
+        for child in self.children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    def ensure_redis(self):
+        if _redis_answers(settings.REDIS_URL):
+            return
+        url = urlparse(settings.REDIS_URL)
+        server = shutil.which("redis-server")
+        if not server or url.hostname not in ("127.0.0.1", "localhost"):
+            raise CommandError(
+                f"Redis is not reachable at {settings.REDIS_URL}: install it "
+                "(apt-get install redis-server, or brew install redis) or set REDIS_URL."
+            )
+        self.stdout.write(f"Starting a local redis-server on port {url.port or 6379}")
+        port = str(url.port or 6379)
+        self.spawn(
+            [server, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no"]
+        )
+        _wait_for(lambda: _redis_answers(settings.REDIS_URL), "redis-server")
+
+    def start_simulator(self):
+        url = urlparse(settings.IMAGEROUTER_BASE_URL)
+        self.stdout.write(f"No IMAGEROUTER_API_KEY: starting the simulator at {url.geturl()}")
+        port = str(url.port or 80)
+        self.spawn([sys.executable, "-m", "simulator", "--host", url.hostname, "--port", port])
+        _wait_for(_simulator_answers, "the simulator")
+
+    def sync_catalog(self):
+        try:
+            call_command("sync_models", stdout=self.stdout)
+        except CommandError as exc:
+            self.stderr.write(f"{exc} Keeping the last catalog.")
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _simulator_answers() -> bool:
+    try:
+        imagerouter.get_client().list_models()
+    except imagerouter.ImageRouterError:
+        return False
+    return True
+
+
+def _wait_for(ready, what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.2)
+    raise CommandError(f"{what} did not start within {READY_TIMEOUT} s")

@@ -1,0 +1,107 @@
+"""Shared fixtures: users, the simulator over a real socket, and a real Celery worker on Redis."""
+
+import os
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import connections
+
+from jobs import imagerouter, services
+from simulator.testing import SimulatorProcess
+from videostudio.celery import app as celery_app
+
+# Tests get their own Redis database, so a run never eats a developer's queued jobs.
+TEST_BROKER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Every test stores videos and uploads in its own folder, never in var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="session")
+def simulator_process():
+    # Short latency and keep-alive interval keep the suite fast while still exercising the
+    # provider's wire behaviour (headers, spaces, then JSON).
+    with SimulatorProcess(env={"SIM_LATENCY": "0.2", "SIM_KEEPALIVE_INTERVAL": "0.1"}) as sim:
+        yield sim
+
+
+@pytest.fixture
+def simulator(simulator_process, settings):
+    """The simulator, reset, with the studio's settings pointing at it."""
+    simulator_process.reset()
+    settings.IMAGEROUTER_BASE_URL = simulator_process.url
+    settings.IMAGEROUTER_API_KEY = "test-key-" + "x" * 55
+    yield simulator_process
+
+
+@pytest.fixture
+def client_for(simulator):
+    """An ImageRouter client aimed at the simulator, with short timeouts."""
+
+    def make(**overrides):
+        options = {
+            "base_url": simulator.url,
+            "api_key": "test-key-" + "x" * 55,
+            "connect_timeout": 2,
+            "read_timeout": 5,
+            "deadline": 20,
+        }
+        return imagerouter.ImageRouterClient(**{**options, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def catalog(simulator, db):
+    services.catalog_sync()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture(scope="session")
+def broker_url():
+    redis.Redis.from_url(TEST_BROKER_URL).flushdb()
+    celery_app.conf.broker_url = TEST_BROKER_URL
+    return TEST_BROKER_URL
+
+
+@pytest.fixture
+def worker(broker_url, transactional_db, simulator):
+    """A real Celery worker thread consuming from the real Redis."""
+    redis.Redis.from_url(broker_url).flushdb()
+
+    def close_connections(**kwargs):
+        # The worker thread's connections would otherwise outlive the test database.
+        connections.close_all()
+
+    task_postrun.connect(close_connections, weak=False)
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as started:
+        yield started
+    task_postrun.disconnect(close_connections)

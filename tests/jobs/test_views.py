@@ -1,0 +1,152 @@
+"""The pages: sign-up, the generate form, the job page and its polling contract, isolation."""
+
+import pytest
+from django.urls import reverse
+
+from jobs import services
+from jobs.models import Job
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+
+@pytest.fixture
+def alices_job(alice):
+    return Job.objects.create(owner=alice, prompt="a cat on a skateboard", model="ir/test-video")
+
+
+def test_a_visitor_can_sign_up_and_is_then_signed_in(client, db):
+    response = client.post(
+        reverse("signup"),
+        {
+            "username": "carol",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
+        follow=True,
+    )
+
+    assert response.redirect_chain[-1][0] == reverse("jobs:create")
+    assert "Signed in as <strong>carol</strong>" in response.content.decode()
+
+
+def test_pages_need_a_login(client, db):
+    response = client.get(reverse("jobs:create"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_every_page_shows_the_simulator_badge_in_simulator_mode(alice_client, settings):
+    settings.SIMULATOR_MODE = True
+    assert ">simulator</span>" in alice_client.get(reverse("jobs:create")).content.decode()
+
+
+def test_the_form_fields_carry_real_labels(alice_client):
+    html = alice_client.get(reverse("jobs:create")).content.decode()
+    for field in ("prompt", "model", "size", "seconds", "image"):
+        assert f'<label for="id_{field}">' in html
+    assert "b64_ephemeral" in html and "keeps no copy" in html
+
+
+def test_a_valid_submit_creates_a_queued_job_and_lands_on_its_page(alice_client, alice):
+    response = alice_client.post(
+        reverse("jobs:create"),
+        {
+            "prompt": "sunrise over mountains",
+            "model": "ir/test-video",
+            "size": "auto",
+            "seconds": "5",
+            "response_format": "b64_ephemeral",
+        },
+    )
+
+    job = Job.objects.get(owner=alice)
+    assert response.status_code == 302
+    assert response.url == reverse("jobs:detail", args=[job.pk])
+    assert (job.status, job.seconds, job.response_format) == ("queued", "5", "b64_ephemeral")
+
+
+def test_an_invalid_submit_reshows_the_form_and_creates_nothing(alice_client):
+    response = alice_client.post(
+        reverse("jobs:create"),
+        {"prompt": "", "model": "ir/test-video", "size": "huge", "seconds": "auto"},
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Describe the video you want." in html
+    assert "such as 1280x720" in html
+    assert not Job.objects.exists()
+
+
+def test_a_live_job_fragment_keeps_polling(alice_client, alices_job):
+    response = alice_client.get(reverse("jobs:status", args=[alices_job.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'hx-trigger="every 2s' in html
+    assert "<html" not in html  # a fragment, not a page
+    assert "Queued" in html
+
+
+def test_a_finished_job_fragment_stops_polling_and_shows_the_player(alice_client, alice, simulator):
+    job = Job.objects.create(owner=alice, prompt="done soon", model="ir/test-video")
+    services.job_run(job_id=job.pk)
+
+    response = alice_client.get(reverse("jobs:status", args=[job.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 286
+    assert "hx-trigger" not in html
+    assert "<video controls" in html and "Download" in html and "free" in html
+
+
+def test_a_failed_job_fragment_says_why(alice_client, alice):
+    job = Job.objects.create(
+        owner=alice,
+        model="ir/test-video",
+        status=Job.Status.FAILED,
+        error="ImageRouter refused this request: prompt rejected. Nothing was charged.",
+    )
+
+    response = alice_client.get(reverse("jobs:status", args=[job.pk]))
+
+    assert response.status_code == 286
+    assert "prompt rejected" in response.content.decode()
+
+
+def test_the_job_page_embeds_the_same_fragment(alice_client, alices_job):
+    html = alice_client.get(reverse("jobs:detail", args=[alices_job.pk])).content.decode()
+    assert 'id="job-status"' in html and "a cat on a skateboard" in html
+
+
+def test_my_videos_lists_my_jobs_newest_first_with_total_spend(alice_client, alice, bob):
+    Job.objects.create(owner=alice, prompt="older", model="ir/test-video", cost="0.25")
+    Job.objects.create(owner=alice, prompt="newer", model="ir/test-video", cost="0.50")
+    Job.objects.create(owner=bob, prompt="bobs secret", model="ir/test-video", cost="9")
+
+    html = alice_client.get(reverse("jobs:list")).content.decode()
+
+    assert html.index("newer") < html.index("older")
+    assert "bobs secret" not in html
+    assert "$0.75" in html
+
+
+@pytest.mark.parametrize("name", ["jobs:detail", "jobs:status", "jobs:video"])
+def test_bob_gets_404_on_alices_job(client, bob, alices_job, name):
+    client.force_login(bob)
+    assert client.get(reverse(name, args=[alices_job.pk])).status_code == 404
+
+
+def test_the_video_is_served_to_its_owner_with_ranges(alice_client, alice, simulator):
+    job = Job.objects.create(owner=alice, prompt="ranged", model="ir/test-video")
+    services.job_run(job_id=job.pk)
+    size = Job.objects.get(pk=job.pk).video.size
+
+    whole = alice_client.get(reverse("jobs:video", args=[job.pk]))
+    first_two = alice_client.get(reverse("jobs:video", args=[job.pk]), HTTP_RANGE="bytes=0-1")
+
+    assert whole.status_code == 200 and whole["Content-Type"] == "video/mp4"
+    assert int(whole["Content-Length"]) == size
+    assert first_two.status_code == 206
+    assert first_two["Content-Range"] == f"bytes 0-1/{size}"
+    assert len(b"".join(first_two.streaming_content)) == 2

@@ -23,8 +23,8 @@ class RenderError(Exception):
 
 
 def even(value: int) -> int:
-    """yuv420p needs even dimensions; round to the nearest even number, at least 2."""
-    return max(2, round(value / 2) * 2)
+    """yuv420p needs even dimensions; an odd one goes up by one."""
+    return max(2, (value + 1) // 2 * 2)
 
 
 def render_text_video(prompt: str, width: int, height: int, seconds: float, out: Path) -> None:

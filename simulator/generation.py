@@ -50,6 +50,7 @@ class Job:
     latency: float
     fault: dict = field(default_factory=dict)
     reserved: int = 0
+    epoch: int | None = None  # the state's epoch when the price was reserved
     price: int = 0
     resolved: bool = False  # settled or refunded; each happens at most once
     started: float = field(default_factory=time.monotonic)
@@ -96,10 +97,11 @@ def handle(app, request: Request) -> Response:
             job.model, seconds=job.seconds, width=job.width, height=job.height, prompt=job.prompt
         ),
     )
-    if not state.reserve(api_key, job.reserved):
+    job.epoch = state.reserve(api_key, job.reserved)
+    if job.epoch is None:
         return _insufficient(job, status=200)
     if kind == "http_error":
-        state.refund(api_key, job.reserved)
+        _refund(state, job)
         status = int(job.fault.get("status", 502))
         message = job.fault.get("message", "Upstream provider failed (simulated)")
         return error_response(status, message, job.fault.get("type", "internal_error"))
@@ -246,13 +248,13 @@ def _work(app, job: Job, future: Future):
 def _settle(state, job: Job):
     if not job.resolved:
         job.resolved = True
-        state.settle(job.api_key, job.reserved, job.price)
+        state.settle(job.epoch, job.api_key, job.reserved, job.price)
 
 
 def _refund(state, job: Job):
     if not job.resolved:
         job.resolved = True
-        state.refund(job.api_key, job.reserved)
+        state.refund(job.epoch, job.api_key, job.reserved)
 
 
 def _perform(app, job: Job) -> Outcome:
@@ -291,7 +293,7 @@ def _perform(app, job: Job) -> Outcome:
         return Outcome([json.dumps(body).encode()], work_dir)
 
     if video_id and kind == "download_fail":
-        state.fail_downloads(video_id, fault)
+        state.fail_downloads(job.epoch, video_id, fault)
     _settle(state, job)
     tail = {"latency": round((time.monotonic() - job.started) * 1000), "cost": _cost(job)}
     if job.response_format == "url":

@@ -85,10 +85,14 @@ class SimulatorState:
     def __init__(self, config: Config):
         self.initial = config
         self.lock = threading.Lock()
+        # Generations still running at a reset belong to the old epoch; when they finish they
+        # must not charge the fresh balance or count in the fresh stats.
+        self.epoch = 0
         self.reset()
 
     def reset(self):
         with self.lock:
+            self.epoch += 1
             self.settings = dataclasses.replace(self.initial, latency=dict(self.initial.latency))
             self.deposits_units = usd_to_units(self.initial.credits)
             self.balance_units = self.deposits_units
@@ -156,8 +160,10 @@ class SimulatorState:
                     return self.faults.pop(index)
         return None
 
-    def fail_downloads(self, video_id: str, fault: dict):
+    def fail_downloads(self, epoch: int, video_id: str, fault: dict):
         with self.lock:
+            if epoch != self.epoch:
+                return
             self.download_faults[video_id] = {
                 "times": int(fault.get("times", 1)),
                 "mode": fault.get("mode", "error"),
@@ -185,27 +191,32 @@ class SimulatorState:
             )
         return self.keys[api_key]
 
-    def reserve(self, api_key: str, units: int) -> bool:
-        """Take the maximum price off the balance before any work, as the provider does."""
+    def reserve(self, api_key: str, units: int) -> int | None:
+        """Take the maximum price off the balance before any work, as the provider does.
+        Return the epoch to settle or refund in, or None when the balance is too low."""
         with self.lock:
             if units and self.balance_units < units:
-                return False
+                return None
             self.balance_units -= units
             usage = self._key(api_key)
             usage.usage_units += units
             usage.total_requests += 1
-            return True
+            return self.epoch
 
-    def settle(self, api_key: str, reserved: int, price: int):
+    def settle(self, epoch: int, api_key: str, reserved: int, price: int):
         """Charge the real price: give back the part of the reservation it didn't use."""
         with self.lock:
+            if epoch != self.epoch:
+                return
             self.balance_units += reserved - price
             self._key(api_key).usage_units += price - reserved
             self.charged_units += price
             self.counters["paid_calls"] += 1
 
-    def refund(self, api_key: str, reserved: int):
+    def refund(self, epoch: int, api_key: str, reserved: int):
         with self.lock:
+            if epoch != self.epoch:
+                return
             self.balance_units += reserved
             self._key(api_key).usage_units -= reserved
             self.counters["refunded"] += 1

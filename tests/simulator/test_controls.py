@@ -1,5 +1,8 @@
 """The /_sim controls, the storage URLs and the process harness itself."""
 
+import threading
+import time
+
 import pytest
 
 from simulator.app import make_app
@@ -121,3 +124,20 @@ def test_the_harness_fails_clearly_when_the_simulator_cannot_start():
 
     with pytest.raises(RuntimeError, match="failed to start"):
         broken.start()
+
+
+def test_a_generation_running_across_a_reset_does_not_touch_the_fresh_state(sim, generate, http):
+    running = threading.Thread(
+        target=generate,
+        args=({"model": "google/veo-3.1-fast", "prompt": "old", "size": "160x90"},),
+        kwargs={"headers": {"X-Sim-Latency": "0.6"}},
+    )
+    running.start()
+    time.sleep(0.2)
+
+    sim.reset()
+    running.join()
+
+    assert sim.stats()["paid_calls"] == 0
+    credits = http.get(sim.url + "/v1/credits", headers={"Authorization": "Bearer k"}).json()
+    assert credits["remaining_credits"] == "100.0000"

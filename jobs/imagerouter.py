@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
 logger = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ class ImageRouterClient:
         except ImageRouterError:
             spool.close()
             raise
-        except (requests.exceptions.RequestException, OSError, _Urllib3Errors) as exc:
+        except (requests.exceptions.RequestException, OSError, Urllib3Error) as exc:
             spool.close()
             logger.warning("generation response broke off: %s", type(exc).__name__)
             raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (the connection dropped)") from None
@@ -265,7 +266,7 @@ class ImageRouterClient:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     destination.write(chunk)
                     written += len(chunk)
-        except (requests.exceptions.RequestException, _Urllib3Errors) as exc:
+        except (requests.exceptions.RequestException, Urllib3Error) as exc:
             raise DownloadError(f"The video download broke off ({type(exc).__name__}).") from None
         expected = response.headers.get("Content-Length")
         if expected is not None and expected.isdigit() and int(expected) != written:
@@ -330,14 +331,6 @@ class ImageRouterClient:
 
 
 _UNKNOWN_MESSAGE = "Outcome unknown: the provider may have charged for this"
-
-try:  # urllib3 errors that can escape requests' wrapping while a streamed body is read
-    from urllib3.exceptions import HTTPError as _Urllib3HTTPError
-
-    _Urllib3Errors: tuple[type[BaseException], ...] = (_Urllib3HTTPError,)
-except ImportError:  # pragma: no cover
-    _Urllib3Errors = ()
-
 
 def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the TCP connection was never made, so the request was never sent."""

@@ -128,7 +128,8 @@ USE_TZ = True
 # --- Static files and media --------------------------------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "var" / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the app and project folders, so a first run needs no collectstatic.
 WHITENOISE_USE_FINDERS = True

@@ -25,7 +25,7 @@ def test_a_submitted_job_reaches_done_with_a_playable_mp4_and_its_cost(
         {
             "prompt": "a hot air balloon over fields",
             "model": "kling/kling-2.1-standard",
-            "size": "640x360",
+            "size": "1280x720",
             "seconds": "5",
             "response_format": "url",
         },
@@ -37,7 +37,7 @@ def test_a_submitted_job_reaches_done_with_a_playable_mp4_and_its_cost(
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.cost > 0 and job.latency_ms is not None
     info = probe(job.video.path)
-    assert (info.codec, info.width, info.height) == ("h264", 640, 360)
+    assert (info.codec, info.width, info.height) == ("h264", 1280, 720)
     assert info.duration == pytest.approx(5, abs=0.5)
     assert simulator.stats()["paid_calls"] == 1
 

@@ -16,7 +16,10 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     args = parser.parse_args(argv)
 
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+    except ValueError as exc:
+        parser.error(f"bad SIM_* environment variable: {exc}")
     app = make_app(config)
     server = make_server(args.host, args.port, app)
     host, port = server.server_address[:2]

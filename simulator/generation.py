@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from . import catalog, render
-from .forms import FormError, load_image, parse_body
+from .forms import MAX_IMAGE_BYTES, MAX_IMAGES, FormError, load_image, parse_body
 from .server import AbortConnection
 from .storage import Storage
 from .web import Request, Response, error_body, error_response, invalid_request
@@ -31,6 +31,7 @@ from .web import Request, Response, error_body, error_response, invalid_request
 SIZE = re.compile(r"^(\d+)[xX×*](\d+)$")
 RESPONSE_FORMATS = ("url", "b64_json", "b64_ephemeral")
 MAX_PROMPT = 10_000
+MAX_BODY = MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024  # six full uploads and the fields
 MAX_SIDE = 3840  # a simulator limit, so a typo can't ask ffmpeg for a week of work
 B64_READ = 3 * 64 * 1024  # a multiple of 3, so the base64 pieces join without padding
 JSON_HEADERS = [("Content-Type", "application/json")]
@@ -76,6 +77,9 @@ def handle(app, request: Request) -> Response:
             else "Invalid authorization token length: 0"
         )
         return error_response(401, message, "unauthorized")
+    if int(request.environ.get("CONTENT_LENGTH") or 0) > MAX_BODY:
+        state.count("rejected")
+        return invalid_request("File upload error: File too large")
     try:
         job = _job_from_request(app, request, api_key)
     except FormError as exc:
@@ -145,7 +149,9 @@ def _job_from_request(app, request: Request, api_key: str) -> Job:
     try:
         latency = float(latency) if latency else app.state.latency_for(model_id)
     except ValueError:
-        raise FormError("X-Sim-Latency must be a number of seconds") from None
+        latency = -1
+    if latency < 0:
+        raise FormError("X-Sim-Latency must be a number of seconds, 0 or more")
     return Job(
         api_key=api_key,
         model=model,
@@ -276,7 +282,7 @@ def _perform(app, job: Job) -> Outcome:
         cut_short = f'{{"created": {_created(job)}, "data": [{{"url": "{job.base_url}/storage/'
         return Outcome([cut_short.encode()])
 
-    time.sleep(float(fault["seconds"]) if kind == "slow" else job.latency)
+    time.sleep(float(fault.get("seconds", 10)) if kind == "slow" else job.latency)
     work_dir = app.storage.work_dir()
     video = work_dir / "video.mp4"
     try:

@@ -107,6 +107,9 @@ class SimulatorState:
     # Settings -----------------------------------------------------------------------------
 
     def configure(self, config: dict):
+        unknown = set(config) - {"latency", "keepalive_interval", "credits"}
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         with self.lock:
             if "latency" in config:
                 latency = config["latency"]

@@ -141,3 +141,10 @@ def test_a_generation_running_across_a_reset_does_not_touch_the_fresh_state(sim,
     assert sim.stats()["paid_calls"] == 0
     credits = http.get(sim.url + "/v1/credits", headers={"Authorization": "Bearer k"}).json()
     assert credits["remaining_credits"] == "100.0000"
+
+
+def test_config_refuses_settings_it_does_not_know(sim, http):
+    response = http.post(sim.url + "/_sim/config", json={"latencies": 1})
+
+    assert response.status_code == 400
+    assert "latencies" in response.json()["error"]["message"]

@@ -142,3 +142,11 @@ def test_a_missing_loopback_image_is_a_400_too(generate, image_server):
 
     assert response.status_code == 400
     assert "404" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("latency", ["soon", "-1"])
+def test_a_bad_latency_header_is_a_400(generate, latency):
+    response = generate(VALID, headers={"X-Sim-Latency": latency})
+
+    assert response.status_code == 400
+    assert "X-Sim-Latency" in response.json()["error"]["message"]

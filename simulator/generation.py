@@ -330,5 +330,7 @@ def _created(job: Job) -> int:
     return int(now) if job.model["id"] == "ir/test-video" else int(now * 1000)
 
 
-def _cost(job: Job) -> float:
-    return float(catalog.units_to_usd(job.price))
+def _cost(job: Job) -> float | int:
+    # The provider's JavaScript writes 0.6 as 0.6 and 0 as 0; json.dumps would write 0.0.
+    cost = float(catalog.units_to_usd(job.price))
+    return int(cost) if cost.is_integer() else cost

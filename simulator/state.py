@@ -78,6 +78,13 @@ def check_fault(fault) -> dict:
     match = fault.get("match", {})
     if not isinstance(match, dict) or set(match) - {"prompt", "model"}:
         raise FaultError("'match' may only hold 'prompt' and 'model'")
+    # Refuse a bad number now, rather than fail obscurely in the request that meets the fault.
+    for name in ("status", "retry_after", "seconds", "after_seconds", "times", "bytes"):
+        value = fault.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise FaultError(f"'{name}' must be a number, 0 or more")
+    if "status" in fault and not 200 <= fault["status"] <= 599:
+        raise FaultError("'status' must be an HTTP status from 200 to 599")
     return fault
 
 

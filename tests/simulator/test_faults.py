@@ -180,3 +180,19 @@ def test_an_unknown_fault_is_refused(sim, http):
 
     assert response.status_code == 400
     assert "unknown fault" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "http_error", "status": "bad"},
+        {"kind": "http_error", "status": 42},
+        {"kind": "drop", "after_seconds": -1},
+        {"kind": "rate_limit", "match": {"colour": "red"}},
+    ],
+)
+def test_a_fault_with_bad_settings_is_refused(sim, http, fault):
+    response = http.post(sim.url + "/_sim/faults", json={"faults": [fault]})
+
+    assert response.status_code == 400
+    assert sim.stats()["pending_faults"] == 0

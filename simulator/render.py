@@ -95,17 +95,6 @@ def pad_with_free_box(path: Path, target_bytes: int) -> None:
         f.truncate(size + padding)
 
 
-def probe(path: Path) -> str:
-    """ffmpeg's description of a file (its stderr from `ffmpeg -i`), for tests and debugging."""
-    result = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stderr
-
-
 def _ffmpeg(option_groups: list[list[str]], seconds: float, out: Path) -> None:
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     for group in option_groups:

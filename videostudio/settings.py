@@ -179,6 +179,9 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 # A generation waits minutes: a worker must not hoard messages that other workers could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Generations are I/O-bound waits, so one worker process runs many of them on threads.
+CELERY_WORKER_POOL = "threads"
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 16)
 # Redis re-delivers an unacked message after this many seconds; it must outlast the longest
 # allowed generation plus its queueing, or a slow job would be handed to a second worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": IMAGEROUTER_DEADLINE + 3600}

@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 self.start_simulator()
             self.sync_catalog()
             celery = [sys.executable, "-m", "celery", "-A", "videostudio"]
-            self.spawn([*celery, "worker", "--loglevel", "INFO", "--pool", "threads"])
+            self.spawn([*celery, "worker", "--loglevel", "INFO"])
             self.spawn([*celery, "beat", "--loglevel", "INFO", "-s", "var/celerybeat-schedule"])
             self.stdout.write(
                 self.style.SUCCESS(f"VideoStudio is at http://{addr}/ (Ctrl-C stops)")

@@ -1,0 +1,83 @@
+"""Settings come from the environment, and .env.example documents every variable they read."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings_variables() -> set[str]:
+    source = (ROOT / "videostudio" / "settings.py").read_text()
+    return set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', source))
+
+
+def example_variables() -> set[str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if re.match(r"^[A-Z_]+=", line)}
+
+
+def test_env_example_lists_exactly_the_variables_settings_read():
+    assert settings_variables() == example_variables()
+
+
+def load_settings(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IMAGEROUTER_"))}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "videostudio.settings", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DJANGO_ALLOWED_HOSTS": "studio.example.com"}, "Set DJANGO_SECRET_KEY"),
+        (
+            {
+                "DJANGO_ALLOWED_HOSTS": "studio.example.com",
+                "DJANGO_SECRET_KEY": "k" * 50,
+                "DJANGO_DEBUG": "true",
+            },
+            "DJANGO_DEBUG must be false",
+        ),
+        ({"DJANGO_DEBUG": "yes"}, "must be 'true' or 'false'"),
+    ],
+)
+def test_production_refuses_to_start_with_unsafe_settings(env, message):
+    completed = load_settings(**env)
+    assert completed.returncode != 0
+    assert message in completed.stderr
+
+
+def test_a_real_host_with_a_real_key_starts():
+    completed = load_settings(DJANGO_ALLOWED_HOSTS="studio.example.com", DJANGO_SECRET_KEY="k" * 50)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_without_a_key_the_studio_talks_to_the_simulator():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.SIMULATOR_MODE, s.IMAGEROUTER_BASE_URL)",
+        ],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("IMAGEROUTER_")},
+            "DJANGO_SETTINGS_MODULE": "videostudio.settings",
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.split() == ["True", "http://127.0.0.1:8765"]

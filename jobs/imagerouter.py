@@ -332,6 +332,7 @@ class ImageRouterClient:
 
 _UNKNOWN_MESSAGE = "Outcome unknown: the provider may have charged for this"
 
+
 def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the TCP connection was never made, so the request was never sent."""
     from urllib3.exceptions import MaxRetryError, NewConnectionError

@@ -1,5 +1,6 @@
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -80,6 +81,6 @@ def job_status(request, job_id):
 def job_video(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     if not job.video:
-        return render(request, "404.html", status=404)
+        raise Http404("This job has no video yet.")
     download_name = f"{job.pk}.mp4" if "download" in request.GET else None
     return file_response(request, job.video, content_type="video/mp4", download_name=download_name)

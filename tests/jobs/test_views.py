@@ -150,3 +150,40 @@ def test_the_video_is_served_to_its_owner_with_ranges(alice_client, alice, simul
     assert first_two.status_code == 206
     assert first_two["Content-Range"] == f"bytes 0-1/{size}"
     assert len(b"".join(first_two.streaming_content)) == 2
+
+
+def test_a_person_can_log_in_and_out(client, alice):
+    logged_in = client.post(
+        reverse("login"), {"username": "alice", "password": "alice-password-1"}, follow=True
+    )
+    assert "Signed in as <strong>alice</strong>" in logged_in.content.decode()
+
+    logged_out = client.post(reverse("logout"), follow=True)
+    assert "Signed in as" not in logged_out.content.decode()
+    assert client.get(reverse("jobs:list")).status_code == 302
+
+
+def test_a_wrong_password_is_refused_with_a_message(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_staff_see_every_job_in_the_admin_and_can_search_and_filter(admin_client, alice, bob):
+    Job.objects.create(owner=alice, prompt="alpine lake", model="ir/test-video")
+    Job.objects.create(owner=bob, prompt="desert road", model="openai/sora-2", status="failed")
+    changelist = reverse("admin:jobs_job_changelist")
+
+    everything = admin_client.get(changelist).content.decode()
+    by_prompt = admin_client.get(changelist, {"q": "alpine"}).content.decode()
+    by_user = admin_client.get(changelist, {"q": "bob"}).content.decode()
+    failed = admin_client.get(changelist, {"status__exact": "failed"}).content.decode()
+
+    assert "alice" in everything and "bob" in everything
+    assert "1 result" in by_prompt and "alice" in by_prompt
+    assert "1 result" in by_user and "openai/sora-2" in by_user
+    assert "1 result" in failed and "bob" in failed
+
+
+def test_a_normal_user_cannot_open_the_admin(alice_client):
+    response = alice_client.get(reverse("admin:jobs_job_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response.url

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import Job, VideoModel
+from .models import Job, Notice, VideoModel
 
 
 @admin.register(Job)
@@ -13,6 +14,7 @@ class JobAdmin(admin.ModelAdmin):
         "model",
         "status",
         "cost",
+        "possible_cost",
         "latency_ms",
         "created_at",
         "started_at",
@@ -39,8 +41,11 @@ class JobAdmin(admin.ModelAdmin):
         "error",
         "outcome_unknown",
         "cost",
+        "possible_cost",
         "latency_ms",
         "video_link",
+        "enqueued_at",
+        "deleted_at",
         "created_at",
         "started_at",
         "finished_at",
@@ -60,3 +65,18 @@ class JobAdmin(admin.ModelAdmin):
 class VideoModelAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "pricing", "price_min", "price_max", "seconds", "accepts_image"]
     search_fields = ["id", "name"]
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "message", "resolved_at"]
+    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["kind", "message", "job", "created_at"]
+    actions = ["mark_resolved"]
+
+    @admin.action(description="Mark as resolved")
+    def mark_resolved(self, request, queryset):
+        queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+
+    def has_add_permission(self, request):
+        return False

@@ -190,9 +190,9 @@ class ImageRouterClient:
                 raise NotProcessedError(
                     "Could not reach ImageRouter (connection refused)."
                 ) from None
-            raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (the connection dropped)") from None
+            raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (the connection dropped)") from None
         except requests.exceptions.Timeout:
-            raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (no answer in time)") from None
+            raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (no answer in time)") from None
 
         with response:
             if response.status_code == 429:
@@ -216,7 +216,7 @@ class ImageRouterClient:
         try:
             for chunk in response.raw.stream(CHUNK_BYTES, decode_content=True):
                 if time.monotonic() - started > self.deadline:
-                    raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (it ran past the deadline)")
+                    raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (it ran past the deadline)")
                 if not seen_content:
                     chunk = chunk.lstrip()
                     seen_content = bool(chunk)
@@ -227,7 +227,7 @@ class ImageRouterClient:
         except (requests.exceptions.RequestException, OSError, Urllib3Error) as exc:
             spool.close()
             logger.warning("generation response broke off: %s", type(exc).__name__)
-            raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (the connection dropped)") from None
+            raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (the connection dropped)") from None
         spool.seek(0)
         return spool
 
@@ -330,7 +330,7 @@ class ImageRouterClient:
         return {"Authorization": f"Bearer {self._api_key}"}
 
 
-_UNKNOWN_MESSAGE = "Outcome unknown: the provider may have charged for this"
+UNKNOWN_MESSAGE = "Outcome unknown: the provider may have charged for this"
 
 
 def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
@@ -377,22 +377,22 @@ def _created_at(value: Any) -> datetime | None:
 
 def _parse_success(body: IO[bytes]) -> GenerationResult:
     """Parse a 200 body. The base64 video, if any, is decoded straight to a temporary file."""
-    video = tempfile.TemporaryFile()
+    video = tempfile.NamedTemporaryFile(suffix=".mp4")  # named, so ffmpeg can check it
     try:
         skeleton, found_b64 = _extract_b64(body, video)
         try:
             payload = json.loads(skeleton, parse_float=Decimal)
         except ValueError:
-            raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (its answer was unreadable)") from None
+            raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (its answer was unreadable)") from None
         if not isinstance(payload, dict):
-            raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (its answer was unreadable)")
+            raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (its answer was unreadable)")
         if isinstance(payload.get("error"), dict):
             _raise_error_body(payload["error"], 200)
         items = payload.get("data")
         item = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
         url = item.get("url") if isinstance(item.get("url"), str) else None
         if not url and not found_b64:
-            raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (its answer held no video)")
+            raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (its answer held no video)")
         latency = payload.get("latency")
         result = GenerationResult(
             url=None if found_b64 else url,
@@ -457,7 +457,7 @@ class _Buffered:
                 out += self.buf[self.pos : keep]
                 self.pos = keep
                 if not self.fill():
-                    raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (its answer was cut short)")
+                    raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (its answer was cut short)")
 
     def base64_pieces(self):
         """Yield the body of a base64 string in large pieces, consuming its closing quote.
@@ -476,7 +476,7 @@ class _Buffered:
                 yield self.buf[self.pos : end]
                 self.pos = end
             if not self.fill():
-                raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (its answer was cut short)")
+                raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (its answer was cut short)")
 
 
 def _extract_b64(body: IO[bytes], sink: IO[bytes]) -> tuple[bytes, bool]:
@@ -522,7 +522,7 @@ def _write_decoded(data: bytes, sink: IO[bytes]) -> None:
     try:
         sink.write(base64.b64decode(data, validate=True))
     except binascii.Error:
-        raise OutcomeUnknownError(_UNKNOWN_MESSAGE + " (its video was corrupt)") from None
+        raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (its video was corrupt)") from None
 
 
 _local = threading.local()

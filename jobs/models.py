@@ -41,13 +41,15 @@ class Job(models.Model):
 
     ```
     QUEUED ──claim──▶ RUNNING ──API ok──▶ STORING ──file saved──▶ SUCCEEDED
-       │                 │                   └──store failed──▶ FAILED
+       │                 │                   └──store failed (retried; never generates again)──▶ FAILED
        │                 ├──provider refused or failed (refunded, cost 0)──▶ FAILED
        │                 ├──connect error or 429 (nothing done)──▶ QUEUED again, after a wait
-       │                 └──timeout or dropped connection (outcome unknown)──▶ FAILED, flagged
+       │                 └──timeout, dropped connection, worker lost (outcome unknown)──▶ FAILED,
+       │                                                     flagged with a possible cost
        └──cancel (owner, while QUEUED)──▶ CANCELED
     ```
-    Every transition is a conditional UPDATE naming the status it expects (see services.py).
+    Every transition is a conditional UPDATE naming the status it expects (see services.py). The
+    sweeper (services.sweep) moves jobs whose worker or message was lost.
     """
 
     class Status(models.TextChoices):
@@ -86,21 +88,34 @@ class Job(models.Model):
     outcome_unknown = models.BooleanField(default=False)  # failed in a way that may have cost money
 
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # For an unknown outcome: the most the provider may have charged (the model's top price).
+    possible_cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)  # as the provider reported it
     provider_url = models.URLField(max_length=2000, blank=True)  # public to anyone: never shown
     video = models.FileField(upload_to="videos/%Y/%m/", blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
+    # When a message was last sent for this job (to run it or to store it). The sweeper re-sends
+    # one only when this is old, so a lost message is replaced without flooding the queue.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Deleting a job removes its files and prompt but keeps the row, so its cost stays counted.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             # My videos: a user's jobs, newest first.
             models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
-            # The admin's status filter and the sweeper's scans of live jobs.
+            # The admin's status filter.
             models.Index(fields=["status", "created_at"], name="job_status_created"),
+            # The sweeper: live jobs whose run or message is overdue.
+            models.Index(
+                fields=["status", "enqueued_at"],
+                name="job_live_enqueued",
+                condition=models.Q(status__in=["queued", "running", "storing"]),
+            ),
         ]
 
     def __str__(self):
@@ -125,3 +140,22 @@ class Job(models.Model):
     @property
     def latency_seconds(self) -> str:
         return f"{self.latency_ms / 1000:.1f}" if self.latency_ms is not None else ""
+
+
+class Notice(models.Model):
+    """Something an admin must act on, such as the provider account running out of credit."""
+
+    class Kind(models.TextChoices):
+        INSUFFICIENT_CREDITS = "insufficient_credits", "Insufficient credits"
+
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    message = models.TextField()
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -10,15 +10,18 @@ from .models import Job, VideoModel
 
 def job_get_for_user(*, user, job_id) -> Job:
     """The job, if `user` owns it or is staff; otherwise 404, so nobody learns it exists."""
-    jobs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+    jobs = Job.objects.filter(deleted_at__isnull=True)
+    if not user.is_staff:
+        jobs = jobs.filter(owner=user)
     return get_object_or_404(jobs, pk=job_id)
 
 
 def job_list_for_user(*, user):
-    return Job.objects.filter(owner=user).order_by("-created_at")
+    return Job.objects.filter(owner=user, deleted_at__isnull=True).order_by("-created_at")
 
 
 def spend_total_for_user(*, user) -> Decimal:
+    """What the user's jobs cost, deleted ones included: deleting a video does not refund it."""
     total = Job.objects.filter(owner=user).aggregate(total=Sum("cost"))["total"]
     return total or Decimal(0)
 

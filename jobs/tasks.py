@@ -1,4 +1,4 @@
-"""Thin Celery tasks: load by id, call a service. Messages carry ids only."""
+"""Thin Celery tasks: load by id, call a service. Messages carry ids only, never secrets."""
 
 from celery import shared_task
 
@@ -8,6 +8,16 @@ from . import services
 @shared_task
 def run_job(job_id: str) -> None:
     services.job_run(job_id=job_id)
+
+
+@shared_task
+def store_job(job_id: str) -> None:
+    services.job_store(job_id=job_id)
+
+
+@shared_task
+def sweep() -> None:
+    services.sweep()
 
 
 @shared_task

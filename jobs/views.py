@@ -1,11 +1,13 @@
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
 from .forms import JobForm, SignupForm
+from .models import Job
 from .serving import file_response
 
 # htmx stops polling when a response has this status (htmx 2 and 4 alike).
@@ -84,3 +86,45 @@ def job_video(request, job_id):
         raise Http404("This job has no video yet.")
     download_name = f"{job.pk}.mp4" if "download" in request.GET else None
     return file_response(request, job.video, content_type="video/mp4", download_name=download_name)
+
+
+@login_required
+@require_POST
+def job_cancel(request, job_id):
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if services.job_cancel(job=job):
+        messages.success(request, "Canceled. Nothing was charged.")
+    else:
+        messages.info(
+            request,
+            "Too late to cancel: the generation has started, and the provider cannot stop it.",
+        )
+    return redirect("jobs:detail", job_id=job.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_retry(request, job_id):
+    """Retrying may cost money again, so it asks first, saying what the failed try may have cost."""
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if job.status != Job.Status.FAILED:
+        messages.info(request, "Only a failed job can be retried.")
+        return redirect("jobs:detail", job_id=job.pk)
+    if request.method == "POST":
+        retry = services.job_retry(job=job)
+        return redirect("jobs:detail", job_id=retry.pk)
+    return render(request, "jobs/job_confirm.html", {"job": job, "action": "retry"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_delete(request, job_id):
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if not job.is_terminal:
+        messages.info(request, "A job can be deleted once it has finished.")
+        return redirect("jobs:detail", job_id=job.pk)
+    if request.method == "POST":
+        services.job_delete(job=job)
+        messages.success(request, "Deleted the video and its prompt. Its cost stays on record.")
+        return redirect("jobs:list")
+    return render(request, "jobs/job_confirm.html", {"job": job, "action": "delete"})

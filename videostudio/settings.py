@@ -108,6 +108,9 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory, so worker subprocesses in the fault tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -182,17 +185,29 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Generations are I/O-bound waits, so one worker process runs many of them on threads.
 CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 16)
-# Redis re-delivers an unacked message after this many seconds; it must outlast the longest
-# allowed generation plus its queueing, or a slow job would be handed to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": IMAGEROUTER_DEADLINE + 3600}
 # The client enforces IMAGEROUTER_DEADLINE itself; these limits only catch a worker that hangs
 # outside the HTTP call. Soft limit first (the task fails the job cleanly), then the hard kill.
 CELERY_TASK_SOFT_TIME_LIMIT = IMAGEROUTER_DEADLINE + 60
 CELERY_TASK_TIME_LIMIT = IMAGEROUTER_DEADLINE + 120
+# Thread pools ignore Celery's time limits, so the sweeper enforces this one for every pool: a job
+# RUNNING this long has lost its worker (the client gives up at IMAGEROUTER_DEADLINE).
+JOB_RUNNING_DEADLINE = env_int("JOB_RUNNING_DEADLINE", CELERY_TASK_TIME_LIMIT + 60)
+# A QUEUED job whose message is this old is sent again (Redis may have lost it; the claim makes a
+# duplicate harmless).
+JOB_REQUEUE_AFTER = env_int("JOB_REQUEUE_AFTER", 300)
+# A STORING job untouched this long has lost its store task; the store is retried (never the API).
+JOB_STORING_DEADLINE = env_int("JOB_STORING_DEADLINE", 900)
+# Seconds before the first retry of a failed download; each retry doubles it.
+STORE_RETRY_DELAY = env_int("STORE_RETRY_DELAY", 2)
+# Redis re-delivers an unacked message after this many seconds (ETA messages wait unacked in the
+# worker). It must outlast everything above, or a slow job would be handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_RUNNING_DEADLINE + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # The provider's models and prices change rarely; a failed sync keeps the last catalog.
     "sync-model-catalog": {"task": "jobs.tasks.sync_catalog", "schedule": 6 * 3600},
+    # Fails jobs whose worker died, re-sends lost messages, retries stalled stores.
+    "sweep-jobs": {"task": "jobs.tasks.sweep", "schedule": 60},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

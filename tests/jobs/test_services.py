@@ -10,6 +10,7 @@ from PIL import Image
 
 from jobs import services
 from jobs.models import Job
+from tests.helpers import run_job_now
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
@@ -48,7 +49,7 @@ def test_job_create_enqueues_only_after_commit(
 def test_a_job_runs_to_a_stored_video_with_its_cost(alice, simulator, response_format):
     job = new_job(alice, response_format=response_format)
 
-    services.job_run(job_id=job.pk)
+    run_job_now(job.pk)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -82,7 +83,7 @@ def test_a_job_with_an_uploaded_image_runs(alice, simulator):
 def test_a_priced_job_records_the_providers_cost(alice, simulator):
     job = new_job(alice, model="kling/kling-2.1-standard", seconds="5")
 
-    services.job_run(job_id=job.pk)
+    run_job_now(job.pk)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED

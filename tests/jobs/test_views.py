@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from jobs import services
 from jobs.models import Job
+from tests.helpers import run_job_now
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -90,7 +90,7 @@ def test_a_live_job_fragment_keeps_polling(alice_client, alices_job):
 
 def test_a_finished_job_fragment_stops_polling_and_shows_the_player(alice_client, alice, simulator):
     job = Job.objects.create(owner=alice, prompt="done soon", model="ir/test-video")
-    services.job_run(job_id=job.pk)
+    run_job_now(job.pk)
 
     response = alice_client.get(reverse("jobs:status", args=[job.pk]))
 
@@ -139,7 +139,7 @@ def test_bob_gets_404_on_alices_job(client, bob, alices_job, name):
 
 def test_the_video_is_served_to_its_owner_with_ranges(alice_client, alice, simulator):
     job = Job.objects.create(owner=alice, prompt="ranged", model="ir/test-video")
-    services.job_run(job_id=job.pk)
+    run_job_now(job.pk)
     size = Job.objects.get(pk=job.pk).video.size
 
     whole = alice_client.get(reverse("jobs:video", args=[job.pk]))

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Job
+from tests.helpers import wait_for
 from tests.media import probe
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

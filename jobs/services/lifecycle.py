@@ -1,0 +1,77 @@
+"""What a person does with a job: create, cancel, retry, delete."""
+
+import logging
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.models import Job
+
+logger = logging.getLogger(__name__)
+
+
+def job_create(*, owner, prompt, model, size, seconds, response_format, image=None) -> Job:
+    """Save a new job and enqueue it once the row is committed, so the worker can see it."""
+    from jobs.tasks import run_job
+
+    with transaction.atomic():
+        job = Job(
+            owner=owner,
+            prompt=prompt,
+            model=model,
+            size=size,
+            seconds=seconds,
+            response_format=response_format,
+            enqueued_at=timezone.now(),
+        )
+        if image is not None:
+            job.input_image.save(image.name.rsplit("/", 1)[-1], image, save=False)
+        job.save()
+        run_job.delay_on_commit(str(job.pk))
+    return job
+
+
+def job_cancel(*, job: Job) -> bool:
+    """QUEUED → CANCELED. False when a worker claimed it first: a running call cannot be stopped
+    at the provider, so it runs to the end."""
+    canceled = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELED, finished_at=timezone.now(), cost=0
+    )
+    return bool(canceled)
+
+
+def job_retry(*, job: Job) -> Job:
+    """A new job with the same request, which the person chose to pay for again if need be.
+
+    The failed job keeps its own record (and its possible cost) for reconciliation.
+    """
+    if job.status != Job.Status.FAILED:
+        raise ValueError("Only a failed job can be retried.")
+    image = None
+    if job.input_image:
+        with job.input_image.open("rb") as original:
+            image = ContentFile(original.read(), name=job.input_image.name)
+    return job_create(
+        owner=job.owner,
+        prompt=job.prompt,
+        model=job.model,
+        size=job.size,
+        seconds=job.seconds,
+        response_format=job.response_format,
+        image=image,
+    )
+
+
+def job_delete(*, job: Job) -> bool:
+    """Remove a finished job's files and prompt. The row stays, so its cost is still counted."""
+    if not job.is_terminal:
+        return False
+    files = [f for f in (job.video, job.input_image) if f]
+    deleted = Job.objects.filter(pk=job.pk, status=job.status, deleted_at__isnull=True).update(
+        deleted_at=timezone.now(), prompt="", video="", input_image=""
+    )
+    if deleted:
+        for field_file in files:
+            field_file.storage.delete(field_file.name)
+    return bool(deleted)

@@ -1,0 +1,285 @@
+"""What the worker does: claim a job, make the one paid call, record the verdict, store the video."""
+
+import logging
+import random
+import subprocess
+import tempfile
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import imageio_ffmpeg
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from jobs import imagerouter
+from jobs.models import Job, Notice, VideoModel
+
+logger = logging.getLogger(__name__)
+
+# A connect error or a 429 is retried this many times in all before the job fails (not charged).
+MAX_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 60.0
+DOWNLOAD_ATTEMPTS = 4
+
+
+def job_run(*, job_id) -> None:
+    """Run one attempt of a job.
+
+    1. Claim it: QUEUED → RUNNING in one conditional UPDATE. Only a caller that changed the row
+       goes on, so a duplicate or late message can never make a second paid call.
+    2. Call the provider once, holding no transaction and no row lock.
+    3. Leave RUNNING in one conditional UPDATE that records the verdict: STORING with the cost;
+       FAILED, refused, with cost 0; FAILED, outcome unknown, with the model's top price as its
+       possible cost; or QUEUED again after a wait when the provider certainly did nothing.
+    4. Store the video: a base64 result at once (it is only on this machine), a URL result in its
+       own task, which can be retried without ever calling the API again.
+    """
+    now = timezone.now()
+    claimed = (
+        Job.objects.filter(pk=job_id, status=Job.Status.QUEUED)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .update(status=Job.Status.RUNNING, attempt=F("attempt") + 1, started_at=now, error="")
+    )
+    if not claimed:
+        logger.info("job %s: not claimable (gone, claimed, canceled or waiting); skipped", job_id)
+        return
+    job = Job.objects.get(pk=job_id)
+    running = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING)
+    logger.info("job %s: attempt %d calling %s", job_id, job.attempt, job.model)
+
+    try:
+        result = _call_provider(job)
+    except imagerouter.NotProcessedError as exc:
+        _requeue_or_fail(job, running, exc)
+        return
+    except imagerouter.RefusedError as exc:
+        logger.info("job %s: refused (%s)", job_id, exc.status)
+        running.update(
+            status=Job.Status.FAILED,
+            cost=Decimal(0),
+            error=_refusal_message(exc),
+            finished_at=timezone.now(),
+        )
+        if isinstance(exc, imagerouter.InsufficientCreditsError):
+            _notify_admins_out_of_credit(job, exc)
+        return
+    except (imagerouter.OutcomeUnknownError, SoftTimeLimitExceeded) as exc:
+        logger.warning("job %s: outcome unknown", job_id)
+        message = getattr(exc, "message", imagerouter.UNKNOWN_MESSAGE + " (it ran out of time)")
+        fail_unknown(running, message)
+        return
+
+    try:
+        moved = running.update(
+            status=Job.Status.STORING,
+            cost=result.cost,
+            latency_ms=result.latency_ms,
+            provider_url=result.url or "",
+            enqueued_at=timezone.now(),
+        )
+        if not moved:
+            return
+        logger.info("job %s: generated, cost %s", job_id, result.cost)
+        if result.video is not None:
+            _finish_store(job, result.video)
+        else:
+            from jobs.tasks import store_job
+
+            store_job.delay(str(job.pk))
+    finally:
+        result.close()
+
+
+def fail_unknown(jobs, message: str) -> int:
+    """RUNNING → FAILED, outcome unknown, in one UPDATE over `jobs` (a queryset of RUNNING rows)."""
+    top_price = VideoModel.objects.filter(pk=OuterRef("model")).values("price_max")[:1]
+    return jobs.update(
+        status=Job.Status.FAILED,
+        outcome_unknown=True,
+        possible_cost=Subquery(top_price),
+        error=message,
+        finished_at=timezone.now(),
+    )
+
+
+def _call_provider(job: Job) -> imagerouter.GenerationResult:
+    client = imagerouter.get_client()
+    params = {
+        "model": job.model,
+        "prompt": job.prompt,
+        "size": job.size,
+        "seconds": job.seconds,
+        "response_format": job.response_format,
+    }
+    if not job.input_image:
+        return client.generate(**params)
+    with job.input_image.open("rb") as image:
+        return client.generate(
+            **params,
+            image=image,
+            image_name=job.input_image.name.rsplit("/", 1)[-1],
+            image_content_type=_image_content_type(job.input_image.name),
+        )
+
+
+def _requeue_or_fail(job: Job, running, exc: imagerouter.NotProcessedError) -> None:
+    """Nothing was done at the provider: wait (backoff with jitter, or Retry-After) and retry."""
+    from jobs.tasks import run_job
+
+    if job.attempt >= MAX_ATTEMPTS:
+        running.update(
+            status=Job.Status.FAILED,
+            cost=Decimal(0),
+            error=f"{exc.message} Gave up after {job.attempt} tries; nothing was charged.",
+            finished_at=timezone.now(),
+        )
+        return
+    backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** (job.attempt - 1))
+    backoff *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrecy
+    delay = max(backoff, exc.retry_after or 0.0)
+    now = timezone.now()
+    waiting = running.update(
+        status=Job.Status.QUEUED,
+        not_before=now + timedelta(seconds=delay),
+        enqueued_at=now,
+        error=exc.message,
+    )
+    if waiting:
+        logger.info("job %s: provider did nothing; retrying in %.1f s", job.pk, delay)
+        run_job.apply_async(args=[str(job.pk)], countdown=delay)
+
+
+def _notify_admins_out_of_credit(job: Job, exc: imagerouter.RefusedError) -> None:
+    open_notice = Notice.objects.filter(
+        kind=Notice.Kind.INSUFFICIENT_CREDITS, resolved_at__isnull=True
+    )
+    if not open_notice.exists():
+        Notice.objects.create(
+            kind=Notice.Kind.INSUFFICIENT_CREDITS,
+            message=f"ImageRouter refused a generation for lack of credit: {exc.message}",
+            job=job,
+        )
+
+
+# --- Storing ----------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    pass
+
+
+def job_store(*, job_id) -> None:
+    """Download a URL result into our storage: STORING → SUCCEEDED. Never calls the API.
+
+    1. Download to a temporary file in chunks, retrying with backoff.
+    2. Check it (complete, video/mp4, decodes) and save it under the job's own name.
+    3. STORING → SUCCEEDED in one conditional UPDATE. If another store got there first, delete
+       this copy, so a duplicate store task is harmless.
+    """
+    job = Job.objects.filter(pk=job_id, status=Job.Status.STORING).first()
+    if job is None:
+        logger.info("job %s: not storing any more; skipped", job_id)
+        return
+    if not job.provider_url:
+        # A base64 result lived only in the memory of a worker that is gone.
+        Job.objects.filter(pk=job_id, status=Job.Status.STORING).update(
+            status=Job.Status.FAILED,
+            error="The video was made (and paid for) but the worker holding it stopped before "
+            "saving it.",
+            finished_at=timezone.now(),
+        )
+        return
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as downloaded:
+        try:
+            _download_with_retries(job, downloaded)
+        except imagerouter.DownloadError as exc:
+            _fail_store(job, exc)
+            return
+        _finish_store(job, downloaded, checked=True)
+
+
+def _download_with_retries(job: Job, destination) -> None:
+    client = imagerouter.get_client()
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        destination.seek(0)
+        destination.truncate()
+        try:
+            client.download(job.provider_url, destination)
+            destination.flush()
+            _check_video(destination)
+            return
+        except (imagerouter.DownloadError, StoreError) as exc:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise imagerouter.DownloadError(str(exc)) from None
+            delay = settings.STORE_RETRY_DELAY * 2 ** (attempt - 1)
+            logger.warning(
+                "job %s: download %d failed (%s); retry in %s s", job.pk, attempt, exc, delay
+            )
+            time.sleep(delay)
+
+
+def _finish_store(job: Job, video, *, checked: bool = False) -> None:
+    try:
+        if not checked:
+            _check_video(video)
+        video.seek(0)
+        name = default_storage.save(f"videos/{job.created_at:%Y/%m}/{job.pk}.mp4", File(video))
+    except (StoreError, OSError) as exc:
+        _fail_store(job, exc)
+        return
+    finished = Job.objects.filter(pk=job.pk, status=Job.Status.STORING).update(
+        status=Job.Status.SUCCEEDED, video=name, finished_at=timezone.now()
+    )
+    if finished:
+        logger.info("job %s: stored as %s", job.pk, name)
+    else:
+        default_storage.delete(name)
+
+
+def _fail_store(job: Job, exc: Exception) -> None:
+    logger.warning("job %s: store failed: %s", job.pk, exc)
+    Job.objects.filter(pk=job.pk, status=Job.Status.STORING).update(
+        status=Job.Status.FAILED,
+        error=f"The video was made (and paid for) but could not be stored: {exc}",
+        finished_at=timezone.now(),
+    )
+
+
+def _check_video(video) -> None:
+    """An MP4 that ffmpeg can open and decode a frame of; anything else is refused."""
+    video.seek(0)
+    if video.read(12)[4:8] != b"ftyp":
+        raise StoreError("the result is not an MP4 file")
+    path = getattr(video, "name", None)
+    if not isinstance(path, str):
+        return  # no path to hand to ffmpeg; the signature check above is all we can do
+    video.flush()
+    decode_first_frame = ["-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"]
+    completed = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", path, *decode_first_frame],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise StoreError("the video does not decode")
+
+
+def _refusal_message(exc: imagerouter.RefusedError) -> str:
+    if isinstance(exc, imagerouter.InsufficientCreditsError):
+        return (
+            "The studio's ImageRouter account is out of credit, so nothing was generated or "
+            "charged. An admin has been told."
+        )
+    return f"ImageRouter refused this request: {exc.message} Nothing was charged."
+
+
+def _image_content_type(name: str) -> str:
+    suffix = name.rsplit(".", 1)[-1].lower()
+    types = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+    return types.get(suffix, "application/octet-stream")

@@ -1,0 +1,68 @@
+"""The sweeper: rescues jobs whose worker or message was lost. Runs every minute from beat."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs import imagerouter
+from jobs.models import Job
+
+from .running import fail_unknown
+
+logger = logging.getLogger(__name__)
+
+# Re-send at most this many messages per sweep, so a backlog drains without a burst.
+RESEND_BATCH = 500
+
+
+def sweep() -> dict[str, int]:
+    """One pass. Safe to run twice at once: every change is conditional, so each row moves once.
+
+    1. RUNNING past JOB_RUNNING_DEADLINE: its worker is gone. FAILED, outcome unknown, with the
+       model's top price as possible cost, in one UPDATE; a second sweeper finds nothing left.
+    2. QUEUED whose message is older than JOB_REQUEUE_AFTER (and not waiting to retry): Redis may
+       have lost it. Stamp `enqueued_at` only if it is unchanged, and send a message only then.
+    3. STORING untouched past JOB_STORING_DEADLINE: its store task is gone. The same, sending a
+       store message (which never calls the API).
+    """
+    from jobs.tasks import run_job, store_job
+
+    now = timezone.now()
+    lost = fail_unknown(
+        Job.objects.filter(
+            status=Job.Status.RUNNING,
+            started_at__lt=now - timedelta(seconds=settings.JOB_RUNNING_DEADLINE),
+        ),
+        imagerouter.UNKNOWN_MESSAGE + " (its worker stopped during the call)",
+    )
+    queued = Job.objects.filter(status=Job.Status.QUEUED).filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now)
+    )
+    requeued = _resend(queued, now - timedelta(seconds=settings.JOB_REQUEUE_AFTER), run_job, now)
+    storing = Job.objects.filter(status=Job.Status.STORING)
+    restored = _resend(
+        storing, now - timedelta(seconds=settings.JOB_STORING_DEADLINE), store_job, now
+    )
+    counts = {"failed_lost": lost, "requeued": requeued, "store_retried": restored}
+    if any(counts.values()):
+        logger.warning("sweeper: %s", counts)
+    return counts
+
+
+def _resend(jobs, cutoff, task, now) -> int:
+    overdue = jobs.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff))
+    sent = 0
+    for pk, stamp in overdue.values_list("pk", "enqueued_at")[:RESEND_BATCH]:
+        mine = Job.objects.filter(pk=pk, status__in=[Job.Status.QUEUED, Job.Status.STORING])
+        mine = (
+            mine.filter(enqueued_at__isnull=True)
+            if stamp is None
+            else mine.filter(enqueued_at=stamp)
+        )
+        if mine.update(enqueued_at=now):
+            task.delay(str(pk))
+            sent += 1
+    return sent

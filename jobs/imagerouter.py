@@ -532,7 +532,13 @@ def get_client() -> ImageRouterClient:
     """One client per thread, configured from settings (requests sessions are not thread-safe)."""
     from django.conf import settings
 
-    key = (settings.IMAGEROUTER_BASE_URL, settings.IMAGEROUTER_API_KEY)
+    key = (
+        settings.IMAGEROUTER_BASE_URL,
+        settings.IMAGEROUTER_API_KEY,
+        settings.IMAGEROUTER_CONNECT_TIMEOUT,
+        settings.IMAGEROUTER_READ_TIMEOUT,
+        settings.IMAGEROUTER_DEADLINE,
+    )
     if getattr(_local, "key", None) != key:
         _local.client = ImageRouterClient.from_settings()
         _local.key = key

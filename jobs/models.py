@@ -156,6 +156,14 @@ class Notice(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # One open notice per kind, however many jobs hit the same problem at once.
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="notice_one_open_per_kind",
+            )
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"

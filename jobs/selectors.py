@@ -16,6 +16,12 @@ def job_get_for_user(*, user, job_id) -> Job:
     return get_object_or_404(jobs, pk=job_id)
 
 
+def job_get_for_owner(*, user, job_id) -> Job:
+    """The job, only for its owner: for actions that spend or destroy (cancel, retry, delete).
+    Staff may look at anyone's job, but not spend money or delete work in their name."""
+    return get_object_or_404(Job.objects.filter(deleted_at__isnull=True, owner=user), pk=job_id)
+
+
 def job_list_for_user(*, user):
     return Job.objects.filter(owner=user, deleted_at__isnull=True).order_by("-created_at")
 

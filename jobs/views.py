@@ -91,14 +91,18 @@ def job_video(request, job_id):
 @login_required
 @require_POST
 def job_cancel(request, job_id):
-    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    job = selectors.job_get_for_owner(user=request.user, job_id=job_id)
     if services.job_cancel(job=job):
         messages.success(request, "Canceled. Nothing was charged.")
     else:
-        messages.info(
-            request,
-            "Too late to cancel: the generation has started, and the provider cannot stop it.",
-        )
+        job.refresh_from_db()
+        if job.is_terminal:
+            messages.info(request, f"This job has already finished ({job.get_status_display()}).")
+        else:
+            messages.info(
+                request,
+                "Too late to cancel: the generation has started, and the provider cannot stop it.",
+            )
     return redirect("jobs:detail", job_id=job.pk)
 
 
@@ -106,7 +110,7 @@ def job_cancel(request, job_id):
 @require_http_methods(["GET", "POST"])
 def job_retry(request, job_id):
     """Retrying may cost money again, so it asks first, saying what the failed try may have cost."""
-    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    job = selectors.job_get_for_owner(user=request.user, job_id=job_id)
     if job.status != Job.Status.FAILED:
         messages.info(request, "Only a failed job can be retried.")
         return redirect("jobs:detail", job_id=job.pk)
@@ -119,7 +123,7 @@ def job_retry(request, job_id):
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_delete(request, job_id):
-    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    job = selectors.job_get_for_owner(user=request.user, job_id=job_id)
     if not job.is_terminal:
         messages.info(request, "A job can be deleted once it has finished.")
         return redirect("jobs:detail", job_id=job.pk)

@@ -1,6 +1,7 @@
 """Shared fixtures: users, the simulator over a real socket, and a real Celery worker on Redis."""
 
 import os
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -12,7 +13,8 @@ from jobs import imagerouter, services
 from simulator.testing import SimulatorProcess
 from videostudio.celery import app as celery_app
 
-# Tests get their own Redis database, so a run never eats a developer's queued jobs.
+# Tests get their own Redis database, so a run never eats a developer's queued jobs. Two test
+# runs at once on one machine must each set their own TEST_REDIS_URL.
 TEST_BROKER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -85,23 +87,31 @@ def broker_url():
     return TEST_BROKER_URL
 
 
-@pytest.fixture
-def worker(broker_url, transactional_db, simulator):
-    """A real Celery worker thread consuming from the real Redis."""
-    redis.Redis.from_url(broker_url).flushdb()
+@contextmanager
+def running_worker(broker_url):
+    """A real Celery worker thread consuming from the real Redis, until the block ends."""
 
     def close_connections(**kwargs):
         # The worker thread's connections would otherwise outlive the test database.
         connections.close_all()
 
     task_postrun.connect(close_connections, weak=False)
-    with start_worker(
-        celery_app,
-        pool="threads",
-        concurrency=4,
-        perform_ping_check=False,
-        loglevel="WARNING",
-        shutdown_timeout=30,
-    ) as started:
+    try:
+        with start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=4,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as started:
+            yield started
+    finally:
+        task_postrun.disconnect(close_connections)
+
+
+@pytest.fixture
+def worker(broker_url, transactional_db, simulator):
+    redis.Redis.from_url(broker_url).flushdb()
+    with running_worker(broker_url) as started:
         yield started
-    task_postrun.disconnect(close_connections)

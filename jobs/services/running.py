@@ -13,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -155,15 +156,16 @@ def _requeue_or_fail(job: Job, running, exc: imagerouter.NotProcessedError) -> N
 
 
 def _notify_admins_out_of_credit(job: Job, exc: imagerouter.RefusedError) -> None:
-    open_notice = Notice.objects.filter(
-        kind=Notice.Kind.INSUFFICIENT_CREDITS, resolved_at__isnull=True
-    )
-    if not open_notice.exists():
-        Notice.objects.create(
-            kind=Notice.Kind.INSUFFICIENT_CREDITS,
-            message=f"ImageRouter refused a generation for lack of credit: {exc.message}",
-            job=job,
-        )
+    """Open a notice unless one is open already (a partial unique constraint decides races)."""
+    try:
+        with transaction.atomic():
+            Notice.objects.create(
+                kind=Notice.Kind.INSUFFICIENT_CREDITS,
+                message=f"ImageRouter refused a generation for lack of credit: {exc.message}",
+                job=job,
+            )
+    except IntegrityError:
+        pass  # an admin has already been told and has not resolved it yet
 
 
 # --- Storing ----------------------------------------------------------------------------------

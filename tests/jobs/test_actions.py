@@ -338,3 +338,23 @@ def test_staff_see_the_open_notice_in_the_header_and_others_do_not(
 
     assert "1 notice for admins" in visible_text(staff_page)
     assert "notice for admins" not in visible_text(person_page)
+
+
+def test_cancelling_a_finished_job_says_it_has_already_finished(alice_client, alice):
+    job = Job.objects.create(owner=alice, model="ir/test-video", status=Job.Status.SUCCEEDED)
+
+    response = alice_client.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+
+    html = response.content.decode()
+    assert "already finished" in html and "Too late to cancel" not in html
+
+
+def test_staff_can_look_at_a_job_but_not_spend_or_delete_in_its_owners_name(admin_client, alice):
+    job = Job.objects.create(
+        owner=alice, model="ir/test-video", prompt="alice's", status=Job.Status.FAILED
+    )
+
+    assert admin_client.get(reverse("jobs:detail", args=[job.pk])).status_code == 200
+    assert admin_client.post(reverse("jobs:retry", args=[job.pk])).status_code == 404
+    assert admin_client.post(reverse("jobs:delete", args=[job.pk])).status_code == 404
+    assert Job.objects.count() == 1 and Job.objects.get(pk=job.pk).prompt == "alice's"

@@ -1,0 +1,47 @@
+"""The Celery settings that make the paid call happen at most once, checked as a set."""
+
+import base64
+import json
+
+import redis
+from django.conf import settings
+
+from jobs.tasks import run_job
+
+
+def test_timeouts_and_limits_are_ordered_so_each_layer_fires_after_the_one_inside_it():
+    chain = [
+        settings.IMAGEROUTER_READ_TIMEOUT,  # one silent read
+        settings.IMAGEROUTER_DEADLINE,  # the whole call, keep-alive spaces included
+        settings.CELERY_TASK_SOFT_TIME_LIMIT,  # prefork: the task fails the job cleanly
+        settings.CELERY_TASK_TIME_LIMIT,  # prefork: the hard kill
+        settings.JOB_RUNNING_DEADLINE,  # the sweeper, for every pool
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],  # Redis re-delivery
+    ]
+    assert chain == sorted(chain) and len(set(chain)) == len(chain), chain
+
+
+def test_the_read_timeout_allows_the_providers_own_upstream_wait():
+    assert settings.IMAGEROUTER_READ_TIMEOUT >= 900
+
+
+def test_a_message_is_acked_early_and_never_redelivered_by_a_lost_worker():
+    assert settings.CELERY_TASK_ACKS_LATE is False
+    assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST is False
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+
+
+def test_messages_are_json_with_ids_only():
+    assert settings.CELERY_ACCEPT_CONTENT == ["json"]
+    assert settings.CELERY_TASK_SERIALIZER == "json"
+
+
+def test_a_queued_message_carries_the_job_id_and_nothing_else(broker_url):
+    client = redis.Redis.from_url(broker_url)
+    client.delete("celery")
+    run_job.delay("5f0e8ad8-8a8c-4a3e-9a43-6c2f4ab0c111")
+
+    message = json.loads(client.lpop("celery"))
+    body = json.loads(base64.b64decode(message["body"]))
+    assert body[0] == ["5f0e8ad8-8a8c-4a3e-9a43-6c2f4ab0c111"] and body[1] == {}
+    assert settings.IMAGEROUTER_API_KEY not in json.dumps(message)

@@ -66,6 +66,7 @@ class Job(models.Model):
         B64_EPHEMERAL = "b64_ephemeral", "private (b64_ephemeral)"
 
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+    LIVE = frozenset({Status.QUEUED, Status.RUNNING, Status.STORING})
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -87,6 +88,9 @@ class Job(models.Model):
     error = models.TextField(blank=True)
     outcome_unknown = models.BooleanField(default=False)  # failed in a way that may have cost money
 
+    # The most this job may cost, reserved against the owner's budget while it is live. Every
+    # update that ends the job sets it back to 0.
+    hold = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     # For an unknown outcome: the most the provider may have charged (the model's top price).
     possible_cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
@@ -167,3 +171,101 @@ class Notice(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CostEntry(models.Model):
+    """The ledger: one entry per job that reached the provider (a unique constraint says so).
+
+    `cost` is what counts as spent: the provider's reported cost, 0 for a refused or failed call,
+    and for an unknown outcome 0 until an admin reconciles it. An unknown outcome carries
+    `possible_cost` (the model's top price) and stays `pending` until then; budgets count pending
+    possible costs as spent, to be safe.
+    """
+
+    class Outcome(models.TextChoices):
+        CHARGED = "charged", "charged"
+        REFUNDED = "refunded", "refused or failed (not charged)"
+        UNKNOWN = "unknown", "outcome unknown"
+
+    class Reconciliation(models.TextChoices):
+        NONE = "", "—"
+        PENDING = "pending", "to check"
+        CHARGED = "charged", "checked: charged"
+        NOT_CHARGED = "not_charged", "checked: not charged"
+
+    job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="cost_entry")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    model = models.CharField(max_length=200)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    possible_cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    reconciliation = models.CharField(
+        max_length=20, choices=Reconciliation.choices, default=Reconciliation.NONE, blank=True
+    )
+    reconciled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "cost entries"
+        indexes = [
+            # The cost review: a period's entries, by day, user or model.
+            models.Index(fields=["created_at"], name="cost_created"),
+            # A user's spend this month (budgets) and the review's drill-down to a user.
+            models.Index(fields=["user", "created_at"], name="cost_user_created"),
+            # The review's drill-down to a model.
+            models.Index(fields=["model", "created_at"], name="cost_model_created"),
+            # Reconciliation: the entries still to check.
+            models.Index(
+                fields=["created_at"],
+                name="cost_pending",
+                condition=models.Q(reconciliation="pending"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model} {self.outcome} {self.cost}"
+
+
+class Budget(models.Model):
+    """A user's monthly spending limit in USD. No row, or no limit, means unlimited."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget"
+    )
+    monthly_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="USD per calendar month (UTC). Empty means no limit.",
+    )
+    # Touched by every submit: the UPDATE serialises one user's submits, so two of them can never
+    # both fit into the same remaining budget (PostgreSQL row lock; SQLite's write lock).
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return (
+            f"{self.user}: {self.monthly_limit if self.monthly_limit is not None else 'no limit'}"
+        )
+
+
+class BudgetChange(models.Model):
+    """Who changed a budget, when, from what, to what."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    old_limit = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    new_limit = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+    def __str__(self):
+        return f"{self.user}: {self.old_limit} → {self.new_limit}"

@@ -2,10 +2,11 @@
 
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from .models import Job, VideoModel
+from .models import CostEntry, Job, VideoModel
 
 
 def job_get_for_user(*, user, job_id) -> Job:
@@ -34,3 +35,24 @@ def spend_total_for_user(*, user) -> Decimal:
 
 def catalog_models():
     return VideoModel.objects.order_by("price_max", "id")
+
+
+def month_start(now=None):
+    now = now or timezone.now()
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_spend_for_user(*, user, now=None) -> Decimal:
+    """This calendar month's spend (UTC), counting unreconciled possible costs, to be safe."""
+    entries = CostEntry.objects.filter(user=user, created_at__gte=month_start(now))
+    totals = entries.aggregate(
+        cost=Sum("cost"),
+        pending=Sum("possible_cost", filter=Q(reconciliation=CostEntry.Reconciliation.PENDING)),
+    )
+    return (totals["cost"] or Decimal(0)) + (totals["pending"] or Decimal(0))
+
+
+def holds_for_user(*, user) -> Decimal:
+    """What the user's live jobs may still cost."""
+    live = Job.objects.filter(owner=user, status__in=Job.LIVE)
+    return live.aggregate(total=Sum("hold"))["total"] or Decimal(0)

@@ -5,6 +5,7 @@ media under `var/`, Redis on localhost, and the ImageRouter simulator when no AP
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -109,6 +110,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Take the write lock when a transaction begins, and wait for it, instead of failing with
+    # "database is locked" when a reading transaction tries to write while a worker is writing.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     # A file, not memory, so worker subprocesses in the fault tests share the test database;
     # one per test process, so two test runs in one checkout never share it.
     DATABASES["default"]["TEST"] = {
@@ -216,6 +224,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Studio --------------------------------------------------------------------------------------
 
+# The monthly budget (USD) a new user starts with; empty means no limit until an admin sets one.
+DEFAULT_MONTHLY_BUDGET = (
+    Decimal(env_str("DEFAULT_MONTHLY_BUDGET")) if env_str("DEFAULT_MONTHLY_BUDGET") else None
+)
 # Uploaded input images larger than this are refused at the form.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 

@@ -1,18 +1,26 @@
 """Every write and every status change. Each transition is one conditional UPDATE that names the
 status it expects, and acts only if it changed a row."""
 
+from .budgets import OverBudgetError, budget_for, budget_set, estimate_for
 from .catalog import catalog_sync
+from .ledger import ledger_reconcile, ledger_record
 from .lifecycle import job_cancel, job_create, job_delete, job_retry
 from .running import job_run, job_store
 from .sweeper import sweep
 
 __all__ = [
+    "OverBudgetError",
+    "budget_for",
+    "budget_set",
     "catalog_sync",
+    "estimate_for",
     "job_cancel",
     "job_create",
     "job_delete",
     "job_retry",
     "job_run",
     "job_store",
+    "ledger_reconcile",
+    "ledger_record",
     "sweep",
 ]

@@ -8,14 +8,19 @@ from django.utils import timezone
 
 from jobs.models import Job
 
+from .budgets import budget_reserve, estimate_for
+
 logger = logging.getLogger(__name__)
 
 
 def job_create(*, owner, prompt, model, size, seconds, response_format, image=None) -> Job:
-    """Save a new job and enqueue it once the row is committed, so the worker can see it."""
+    """Save a new job with a hold on its owner's budget, and enqueue it once the row is committed
+    (so the worker can see it). Raises OverBudgetError, and saves nothing, when it does not fit."""
     from jobs.tasks import run_job
 
+    estimate = estimate_for(model)
     with transaction.atomic():
+        budget_reserve(user=owner, estimate=estimate)  # raises OverBudgetError
         job = Job(
             owner=owner,
             prompt=prompt,
@@ -23,6 +28,7 @@ def job_create(*, owner, prompt, model, size, seconds, response_format, image=No
             size=size,
             seconds=seconds,
             response_format=response_format,
+            hold=estimate,
             enqueued_at=timezone.now(),
         )
         if image is not None:
@@ -36,7 +42,7 @@ def job_cancel(*, job: Job) -> bool:
     """QUEUED → CANCELED. False when a worker claimed it first: a running call cannot be stopped
     at the provider, so it runs to the end."""
     canceled = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-        status=Job.Status.CANCELED, finished_at=timezone.now(), cost=0
+        status=Job.Status.CANCELED, finished_at=timezone.now(), cost=0, hold=0
     )
     return bool(canceled)
 

@@ -14,11 +14,13 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import imagerouter
-from jobs.models import Job, Notice, VideoModel
+from jobs.models import CostEntry, Job, Notice, VideoModel
+
+from .ledger import ledger_record
 
 logger = logging.getLogger(__name__)
 
@@ -60,29 +62,28 @@ def job_run(*, job_id) -> None:
         return
     except imagerouter.RefusedError as exc:
         logger.info("job %s: refused (%s)", job_id, exc.status)
-        running.update(
-            status=Job.Status.FAILED,
-            cost=Decimal(0),
-            error=_refusal_message(exc),
-            finished_at=timezone.now(),
-        )
+        fail_refused(job, running, _refusal_message(exc))
         if isinstance(exc, imagerouter.InsufficientCreditsError):
             _notify_admins_out_of_credit(job, exc)
         return
     except (imagerouter.OutcomeUnknownError, SoftTimeLimitExceeded) as exc:
         logger.warning("job %s: outcome unknown", job_id)
         message = getattr(exc, "message", imagerouter.UNKNOWN_MESSAGE + " (it ran out of time)")
-        fail_unknown(running, message)
+        fail_unknown(job, running, message)
         return
 
     try:
-        moved = running.update(
-            status=Job.Status.STORING,
-            cost=result.cost,
-            latency_ms=result.latency_ms,
-            provider_url=result.url or "",
-            enqueued_at=timezone.now(),
-        )
+        with transaction.atomic():
+            moved = running.update(
+                status=Job.Status.STORING,
+                cost=result.cost,
+                hold=0,
+                latency_ms=result.latency_ms,
+                provider_url=result.url or "",
+                enqueued_at=timezone.now(),
+            )
+            if moved:
+                ledger_record(job=job, outcome=CostEntry.Outcome.CHARGED, cost=result.cost)
         if not moved:
             return
         logger.info("job %s: generated, cost %s", job_id, result.cost)
@@ -96,16 +97,40 @@ def job_run(*, job_id) -> None:
         result.close()
 
 
-def fail_unknown(jobs, message: str) -> int:
-    """RUNNING → FAILED, outcome unknown, in one UPDATE over `jobs` (a queryset of RUNNING rows)."""
-    top_price = VideoModel.objects.filter(pk=OuterRef("model")).values("price_max")[:1]
-    return jobs.update(
-        status=Job.Status.FAILED,
-        outcome_unknown=True,
-        possible_cost=Subquery(top_price),
-        error=message,
-        finished_at=timezone.now(),
-    )
+def fail_refused(job: Job, running, message: str) -> bool:
+    """RUNNING → FAILED at no cost (the provider refunded), with its ledger entry of 0."""
+    with transaction.atomic():
+        failed = running.update(
+            status=Job.Status.FAILED,
+            cost=Decimal(0),
+            hold=0,
+            error=message,
+            finished_at=timezone.now(),
+        )
+        if failed:
+            ledger_record(job=job, outcome=CostEntry.Outcome.REFUNDED)
+    return bool(failed)
+
+
+def fail_unknown(job: Job, running, message: str) -> bool:
+    """RUNNING → FAILED, outcome unknown, with the model's top price as its possible cost.
+
+    `running` is the job's RUNNING queryset (it may carry more conditions, such as the
+    sweeper's deadline). The ledger entry is written in the same transaction, pending review.
+    """
+    possible = VideoModel.objects.filter(pk=job.model).values_list("price_max", flat=True).first()
+    with transaction.atomic():
+        failed = running.update(
+            status=Job.Status.FAILED,
+            outcome_unknown=True,
+            possible_cost=possible,
+            hold=0,
+            error=message,
+            finished_at=timezone.now(),
+        )
+        if failed:
+            ledger_record(job=job, outcome=CostEntry.Outcome.UNKNOWN, possible_cost=possible)
+    return bool(failed)
 
 
 def _call_provider(job: Job) -> imagerouter.GenerationResult:
@@ -133,11 +158,8 @@ def _requeue_or_fail(job: Job, running, exc: imagerouter.NotProcessedError) -> N
     from jobs.tasks import run_job
 
     if job.attempt >= MAX_ATTEMPTS:
-        running.update(
-            status=Job.Status.FAILED,
-            cost=Decimal(0),
-            error=f"{exc.message} Gave up after {job.attempt} tries; nothing was charged.",
-            finished_at=timezone.now(),
+        fail_refused(
+            job, running, f"{exc.message} Gave up after {job.attempt} tries; nothing was charged."
         )
         return
     backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** (job.attempt - 1))

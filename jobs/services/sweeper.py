@@ -22,7 +22,8 @@ def sweep() -> dict[str, int]:
     """One pass. Safe to run twice at once: every change is conditional, so each row moves once.
 
     1. RUNNING past JOB_RUNNING_DEADLINE: its worker is gone. FAILED, outcome unknown, with the
-       model's top price as possible cost, in one UPDATE; a second sweeper finds nothing left.
+       model's top price as possible cost: one conditional UPDATE per job, so when two sweepers
+       reach the same job only one changes it (and writes its ledger entry).
     2. QUEUED whose message is older than JOB_REQUEUE_AFTER (and not waiting to retry): Redis may
        have lost it. Stamp `enqueued_at` only if it is unchanged, and send a message only then.
     3. STORING untouched past JOB_STORING_DEADLINE: its store task is gone. The same, sending a
@@ -31,12 +32,13 @@ def sweep() -> dict[str, int]:
     from jobs.tasks import run_job, store_job
 
     now = timezone.now()
-    lost = fail_unknown(
-        Job.objects.filter(
-            status=Job.Status.RUNNING,
-            started_at__lt=now - timedelta(seconds=settings.JOB_RUNNING_DEADLINE),
-        ),
-        imagerouter.UNKNOWN_MESSAGE + " (its worker stopped during the call)",
+    overdue = Job.objects.filter(
+        status=Job.Status.RUNNING,
+        started_at__lt=now - timedelta(seconds=settings.JOB_RUNNING_DEADLINE),
+    )
+    message = imagerouter.UNKNOWN_MESSAGE + " (its worker stopped during the call)"
+    lost = sum(
+        fail_unknown(job, overdue.filter(pk=job.pk), message) for job in overdue[:RESEND_BATCH]
     )
     queued = Job.objects.filter(status=Job.Status.QUEUED).filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now)

@@ -244,8 +244,8 @@ def test_jobs_whose_messages_redis_lost_are_requeued_and_all_finish(
 
 def test_two_sweepers_at_once_change_each_row_once(broker_url, alice, settings, simulator):
     redis.Redis.from_url(broker_url).flushdb()
-    settings.JOB_RUNNING_DEADLINE = 0
-    settings.JOB_REQUEUE_AFTER = 0
+    settings.JOB_RUNNING_DEADLINE = 60
+    settings.JOB_REQUEUE_AFTER = 60  # the rows below have never been sent; a fresh stamp is not due
     for n in range(10):
         Job.objects.create(owner=alice, model="ir/test-video", prompt=f"stale {n}")
         Job.objects.create(

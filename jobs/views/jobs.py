@@ -1,32 +1,16 @@
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
-from .forms import JobForm, SignupForm
-from .models import Job
-from .serving import file_response
+from jobs import selectors, services
+from jobs.forms import JobForm
+from jobs.models import Job
+from jobs.serving import file_response
 
 # htmx stops polling when a response has this status (htmx 2 and 4 alike).
 HTMX_STOP_POLLING = 286
-
-
-@require_GET
-def home(request):
-    return redirect("jobs:create" if request.user.is_authenticated else "login")
-
-
-@require_http_methods(["GET", "POST"])
-def signup(request):
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user)
-        return redirect("jobs:create")
-    return render(request, "registration/signup.html", {"form": form})
 
 
 @login_required
@@ -36,16 +20,20 @@ def job_create(request):
     form = JobForm(request.POST or None, request.FILES or None, models=models)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        job = services.job_create(
-            owner=request.user,
-            prompt=data["prompt"].strip(),
-            model=data["model"].id,
-            size=data["size"],
-            seconds=data["seconds"],
-            response_format=data["response_format"],
-            image=data["image"],
-        )
-        return redirect("jobs:detail", job_id=job.pk)
+        try:
+            job = services.job_create(
+                owner=request.user,
+                prompt=data["prompt"].strip(),
+                model=data["model"].id,
+                size=data["size"],
+                seconds=data["seconds"],
+                response_format=data["response_format"],
+                image=data["image"],
+            )
+        except services.OverBudgetError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("jobs:detail", job_id=job.pk)
     return render(request, "jobs/job_form.html", {"form": form, "catalog_empty": not models})
 
 
@@ -115,7 +103,11 @@ def job_retry(request, job_id):
         messages.info(request, "Only a failed job can be retried.")
         return redirect("jobs:detail", job_id=job.pk)
     if request.method == "POST":
-        retry = services.job_retry(job=job)
+        try:
+            retry = services.job_retry(job=job)
+        except services.OverBudgetError as exc:
+            messages.error(request, str(exc))
+            return redirect("jobs:detail", job_id=job.pk)
         return redirect("jobs:detail", job_id=retry.pk)
     return render(request, "jobs/job_confirm.html", {"job": job, "action": "retry"})
 

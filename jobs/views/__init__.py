@@ -1,0 +1,1 @@
+"""Views, by topic: accounts, jobs."""

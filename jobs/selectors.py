@@ -1,12 +1,16 @@
 """Every read. Anything that returns jobs is scoped to the person asking."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Q, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .models import CostEntry, Job, VideoModel
+from .models import Budget, CostEntry, Job, VideoModel
+
+UNSET = object()
 
 
 def job_get_for_user(*, user, job_id) -> Job:
@@ -35,6 +39,38 @@ def spend_total_for_user(*, user) -> Decimal:
 
 def catalog_models():
     return VideoModel.objects.order_by("price_max", "id")
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    limit: Decimal | None  # None: no limit
+    used: Decimal  # this month's spend (pending possible costs included) plus live holds
+
+    WARN_AT = Decimal("0.8")
+
+    @property
+    def left(self) -> Decimal:
+        return Decimal("Infinity") if self.limit is None else self.limit - self.used
+
+    @property
+    def is_near_limit(self) -> bool:
+        return self.limit is not None and self.used >= self.limit * self.WARN_AT
+
+    @property
+    def percent_used(self) -> int:
+        if not self.limit:
+            return 100 if self.limit is not None else 0
+        return int(self.used * 100 / self.limit)
+
+
+def budget_status_for_user(*, user, monthly_limit=UNSET) -> BudgetStatus:
+    """How much of this month's budget is used or held. `monthly_limit` saves a query when the
+    caller has just read it."""
+    if monthly_limit is UNSET:
+        budget = Budget.objects.filter(user=user).values_list("monthly_limit", flat=True).first()
+        monthly_limit = budget if budget is not None else settings.DEFAULT_MONTHLY_BUDGET
+    used = month_spend_for_user(user=user) + holds_for_user(user=user)
+    return BudgetStatus(limit=monthly_limit, used=used)
 
 
 def month_start(now=None):

@@ -51,10 +51,9 @@ def budget_reserve(*, user, estimate: Decimal) -> None:
     budget.refresh_from_db(fields=["monthly_limit"])
     if budget.monthly_limit is None:
         return
-    used = selectors.month_spend_for_user(user=user) + selectors.holds_for_user(user=user)
-    left = budget.monthly_limit - used
-    if estimate > left:
-        raise OverBudgetError(estimate=estimate, left=left)
+    status = selectors.budget_status_for_user(user=user, monthly_limit=budget.monthly_limit)
+    if estimate > status.left:
+        raise OverBudgetError(estimate=estimate, left=status.left)
 
 
 @transaction.atomic

@@ -187,3 +187,20 @@ def test_staff_see_every_job_in_the_admin_and_can_search_and_filter(admin_client
 def test_a_normal_user_cannot_open_the_admin(alice_client):
     response = alice_client.get(reverse("admin:jobs_job_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_my_videos_says_free_or_maybe_charged_for_each_job(alice_client, alice):
+    Job.objects.create(owner=alice, prompt="gratis", model="ir/test-video", cost="0")
+    Job.objects.create(
+        owner=alice,
+        prompt="unclear",
+        model="kling/kling-2.1-standard",
+        status="failed",
+        outcome_unknown=True,
+        possible_cost="0.5",
+    )
+
+    html = alice_client.get(reverse("jobs:list")).content.decode()
+
+    assert "free" in html
+    assert "may have been charged up to $0.50" in html

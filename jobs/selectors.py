@@ -1,10 +1,12 @@
 """Every read. Anything that returns jobs is scoped to the person asking."""
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Case, Count, F, Q, Sum, When
+from django.db.models.functions import TruncDate, TruncMonth
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -92,3 +94,148 @@ def holds_for_user(*, user) -> Decimal:
     """What the user's live jobs may still cost."""
     live = Job.objects.filter(owner=user, status__in=Job.LIVE)
     return live.aggregate(total=Sum("hold"))["total"] or Decimal(0)
+
+
+# Spending and the cost review ----------------------------------------------------------------
+# Every figure below is one aggregate query on the ledger (Sum/Count grouped in the database), so
+# the pages cost the same whether a period holds ten entries or a million. Python only ever sees
+# the grouped rows: a few hundred days, a few dozen models, a page of users.
+
+PENDING = Q(reconciliation=CostEntry.Reconciliation.PENDING)
+SPEND_FIGURES = {
+    "total": Sum("cost"),
+    "count": Count("id"),
+    "pending": Sum("possible_cost", filter=PENDING),
+}
+
+
+MICRODOLLAR = Decimal("0.000001")  # the ledger's precision (decimal_places=6)
+
+
+def _with_zeros(row: dict) -> dict:
+    """Missing sums as 0, and every sum at the ledger's precision: SQLite adds decimals as
+    floats (6.00 comes back as 5.99999999999999), PostgreSQL exactly."""
+    row["total"] = (row.get("total") or Decimal(0)).quantize(MICRODOLLAR)
+    row["pending"] = (row.get("pending") or Decimal(0)).quantize(MICRODOLLAR)
+    row["count"] = row.get("count") or 0
+    return row
+
+
+def months_back(start, months: int):
+    """The first instant of the month `months` before the month that `start` opens."""
+    index = start.year * 12 + (start.month - 1) - months
+    return start.replace(year=index // 12, month=index % 12 + 1)
+
+
+def ledger_for_period(*, start, end):
+    """The ledger entries created in [start, end): the cost_created index serves this range."""
+    return CostEntry.objects.filter(created_at__gte=start, created_at__lt=end)
+
+
+def spending_by_month_for_user(*, user, months: int = 12, now=None) -> list[dict]:
+    """The user's last `months` calendar months (UTC), newest first, each with its total, job
+    count, pending possible costs and a by-model breakdown. One grouped query (user, created_at
+    index); months without jobs are there with zeros."""
+    this_month = month_start(now)
+    first = months_back(this_month, months - 1)
+    rows = (
+        CostEntry.objects.filter(user=user, created_at__gte=first)
+        .annotate(month=TruncMonth("created_at"))
+        .values("month", "model")
+        .annotate(**SPEND_FIGURES)
+        .order_by("month", "model")
+    )
+    by_month = {
+        months_back(this_month, back): _with_zeros({"month": months_back(this_month, back)})
+        for back in range(months)
+    }
+    for row in rows:
+        month = by_month[_as_month(row["month"], this_month)]
+        month.setdefault("models", []).append(_with_zeros(row))
+        month["total"] += row["total"]
+        month["pending"] += row["pending"]
+        month["count"] += row["count"]
+    return [by_month[key] for key in sorted(by_month, reverse=True)]
+
+
+def _as_month(value, like):
+    """TruncMonth gives a datetime on PostgreSQL and, for some backends, a date: match `like`."""
+    if isinstance(value, datetime):
+        return value
+    return like.replace(year=value.year, month=value.month)
+
+
+def daily_spend(entries, *, first_day: date, last_day: date) -> list[dict]:
+    """Spend per UTC day from first_day to last_day inclusive, days without entries as zeros."""
+    rows = (
+        entries.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(**SPEND_FIGURES)
+        .order_by("day")
+    )
+    found = {row["day"]: _with_zeros(row) for row in rows}
+    days = []
+    day = first_day
+    while day <= last_day:
+        days.append(found.get(day) or _with_zeros({"day": day}))
+        day += timedelta(days=1)
+    return days
+
+
+def spend_totals(entries) -> dict:
+    return _with_zeros(entries.aggregate(**SPEND_FIGURES))
+
+
+def spend_by_user(entries, *, order_by: list[str]) -> list[dict]:
+    """One row per user who has entries: user_id, username, total, count, pending."""
+    rows = (
+        entries.values("user_id", username=F("user__username"))
+        .annotate(**SPEND_FIGURES)
+        .order_by(*order_by)
+    )
+    return [_with_zeros(row) for row in rows]
+
+
+def spend_by_model(entries, *, order_by: list[str]) -> list[dict]:
+    rows = entries.values("model").annotate(**SPEND_FIGURES).order_by(*order_by)
+    return [_with_zeros(row) for row in rows]
+
+
+def ledger_entries_for_review(entries):
+    """Entries with their job and user, for a drill-down page (paginate it)."""
+    return entries.select_related("user", "job").order_by("-created_at", "-pk")
+
+
+def ledger_rows_for_export(entries):
+    """One tuple per entry with the job's facts, streamed from the database in chunks."""
+    rows = entries.order_by("created_at", "pk").values_list(
+        "created_at",
+        "user__username",
+        "model",
+        "job__seconds",
+        "job__size",
+        "job__status",
+        "cost",
+        "possible_cost",
+        "job__latency_ms",
+    )
+    return rows.iterator(chunk_size=2000)
+
+
+def unknown_outcomes(entries):
+    """Entries whose outcome is unknown, still to check first, then those already checked."""
+    return (
+        entries.filter(outcome=CostEntry.Outcome.UNKNOWN)
+        .select_related("user", "job", "reconciled_by")
+        .order_by(
+            Case(When(PENDING, then=0), default=1),
+            "-created_at",
+            "-pk",
+        )
+    )
+
+
+def live_holds_total() -> Decimal:
+    """What every job in flight may still cost: the provider reserves it while the job runs."""
+    live = Job.objects.filter(status__in=Job.LIVE)
+    return (live.aggregate(total=Sum("hold"))["total"] or Decimal(0)).quantize(MICRODOLLAR)

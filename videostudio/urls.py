@@ -1,12 +1,27 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from jobs.views import accounts
+from jobs.views import accounts, review, spending
+
+# The admin cost review lives under /admin/ beside the Django admin, so it comes before
+# admin.site.urls (whose catch-all would otherwise answer 404 for these paths).
+cost_review_urls = (
+    [
+        path("", review.cost_review, name="review"),
+        path("entries/", review.cost_entries, name="entries"),
+        path("export.csv", review.cost_export, name="export"),
+        path("reconciliation/", review.cost_reconciliation, name="reconciliation"),
+        path("reconciliation/<uuid:job_id>/", review.cost_reconcile, name="reconcile"),
+    ],
+    "costs",
+)
 
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("jobs/", include("jobs.urls")),
+    path("spending/", spending.spending, name="spending"),
+    path("admin/costs/", include(cost_review_urls)),
     path("admin/", admin.site.urls),
 ]

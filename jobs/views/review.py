@@ -6,6 +6,7 @@ pages stay fast however many jobs there are; lists of entries are paginated.
 """
 
 import csv
+import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -29,16 +30,14 @@ from jobs.templatetags.studio import usd
 
 USERS_PER_PAGE = 100
 ENTRIES_PER_PAGE = 50
+CSV_ROWS_PER_CHUNK = 1000  # rows per piece of the streamed CSV: big enough to be cheap to send
 MAX_PERIOD_DAYS = 3 * 366
 
-# Each table's sort options: the GET value (a leading "-" for descending) maps to the ORDER BY
-# of the grouped query. Ties fall back to the name so the order is stable.
-USER_SORTS = {
-    "name": ["username", "user_id"],
-    "total": ["total", "username"],
-    "count": ["count", "username"],
-}
-MODEL_SORTS = {"name": ["model"], "total": ["total", "model"], "count": ["count", "model"]}
+# Each table's sort options: the GET value (a leading "-" for descending) names the column. The
+# tables hold grouped rows (a few hundred days, a few dozen models, the period's users), so they
+# are sorted here; ties keep the name order.
+USER_SORTS = {"name": "username", "total": "total", "count": "count"}
+MODEL_SORTS = {"name": "model", "total": "total", "count": "count"}
 DAY_SORTS = {"name": "day", "total": "total", "count": "count"}
 
 
@@ -132,10 +131,20 @@ def _sort_headers(request, param: str, options, current: tuple[str, bool]) -> di
     return headers
 
 
-def _order_by(options, current: tuple[str, bool]) -> list[str]:
+def _sorted(rows: list[dict], options, current: tuple[str, bool]) -> list[dict]:
     column, descending = current
-    fields = options[column]
-    return [f"-{fields[0]}", *fields[1:]] if descending else list(fields)
+    by_name = sorted(rows, key=lambda row: row[options["name"]])
+    if column == "name":
+        return by_name[::-1] if descending else by_name
+    return sorted(by_name, key=lambda row: row[options[column]], reverse=descending)
+
+
+def _page(rows, *, count: int, number):
+    """A page of `rows`, whose length the caller has already counted in an aggregate it needed
+    anyway: the Paginator would otherwise run a second COUNT over the same entries."""
+    paginator = Paginator(rows, ENTRIES_PER_PAGE)
+    paginator.count = count  # a cached_property: setting it skips the query
+    return paginator.get_page(number)
 
 
 def _context(request, **extra) -> dict:
@@ -153,16 +162,16 @@ def cost_review(request):
     model_sort = _sort(request, "model_sort", MODEL_SORTS, "-total")
     day_sort = _sort(request, "day_sort", DAY_SORTS, "name")
 
-    users = selectors.spend_by_user(entries, order_by=_order_by(USER_SORTS, user_sort))
-    models = selectors.spend_by_model(entries, order_by=_order_by(MODEL_SORTS, model_sort))
-    days = selectors.daily_spend(entries, first_day=period.first_day, last_day=period.last_day)
+    users = _sorted(selectors.spend_by_user(entries), USER_SORTS, user_sort)
+    days, models = selectors.spend_by_day_and_model(
+        entries, first_day=period.first_day, last_day=period.last_day
+    )
     # The totals add up the grouped day rows (at most a few hundred), not the entries.
     totals = {
-        key: sum((day[key] for day in days), Decimal(0) if key != "count" else 0)
-        for key in ("total", "count", "pending")
+        "total": sum((day["total"] for day in days), Decimal(0)),
+        "count": sum(day["count"] for day in days),
+        "pending": sum((day["pending"] for day in days), Decimal(0)),
     }
-    day_column, day_descending = day_sort
-    sorted_days = sorted(days, key=lambda row: row[DAY_SORTS[day_column]], reverse=day_descending)
 
     return render(
         request,
@@ -175,8 +184,8 @@ def cost_review(request):
             totals=totals,
             users=Paginator(users, USERS_PER_PAGE).get_page(request.GET.get("users_page")),
             user_count=len(users),
-            models=models,
-            days=sorted_days,
+            models=_sorted(models, MODEL_SORTS, model_sort),
+            days=_sorted(days, DAY_SORTS, day_sort),
             chart=charts.bar_chart(
                 charts.daily_bars(days),
                 title=f"Spend per day, {period.first_day} to {period.last_day}",
@@ -206,8 +215,10 @@ def cost_entries(request):
     else:
         raise Http404("Choose a user or a model.")
     totals = selectors.spend_totals(entries)
-    page = Paginator(selectors.ledger_entries_for_review(entries), ENTRIES_PER_PAGE).get_page(
-        request.GET.get("page")
+    page = _page(
+        selectors.ledger_entries_for_review(entries),
+        count=totals["count"],
+        number=request.GET.get("page"),
     )
     return render(
         request,
@@ -223,13 +234,6 @@ def cost_entries(request):
             page=page,
         ),
     )
-
-
-class _Echo:
-    """A file-like object whose write() hands the line back, for csv.writer in a stream."""
-
-    def write(self, value):
-        return value
 
 
 def _cell(value) -> str:
@@ -251,40 +255,39 @@ EXPORT_HEADER = [
 ]
 
 
+def _export_row(created_at, user, model, seconds, size, status, cost, possible, latency):
+    return (
+        created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        _cell(user),
+        _cell(model),
+        _cell(seconds),
+        _cell(size),
+        status,
+        cost,
+        possible,  # None is written as an empty cell
+        latency,
+    )
+
+
 @staff_member_required
 @require_GET
 def cost_export(request):
     """The period's ledger as CSV, one row per job, streamed in chunks from a database cursor so
     a million rows never sit in memory."""
     period = _period_form(request).period
-    writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(EXPORT_HEADER)
-        for (
-            created_at,
-            user,
-            model,
-            seconds,
-            size,
-            status,
-            cost,
-            possible,
-            latency,
-        ) in selectors.ledger_rows_for_export(period.entries()):
-            yield writer.writerow(
-                [
-                    created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    _cell(user),
-                    _cell(model),
-                    _cell(seconds),
-                    _cell(size),
-                    status,
-                    cost,
-                    "" if possible is None else possible,
-                    "" if latency is None else latency,
-                ]
-            )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_HEADER)
+        entries = selectors.ledger_rows_for_export(period.entries())
+        for count, row in enumerate(entries, 1):
+            writer.writerow(_export_row(*row))
+            if count % CSV_ROWS_PER_CHUNK == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     filename = f"ledger-{period.first_day}-to-{period.last_day}.csv"
@@ -298,9 +301,8 @@ def cost_reconciliation(request):
     """The studio's totals beside the provider's usage, and the unknown outcomes to check."""
     form = _period_form(request)
     period = form.period
-    entries = period.entries()
-    in_period = selectors.spend_totals(entries)
-    all_time = selectors.spend_totals(CostEntry.objects.all())
+    totals = selectors.reconciliation_totals(start=period.start, end=period.end)
+    in_period, all_time = totals["period"], totals["all_time"]
     in_flight = selectors.live_holds_total()
 
     provider, provider_error = None, None
@@ -321,8 +323,11 @@ def cost_reconciliation(request):
             "explainable": explainable,
             "unexplained": difference - explainable if difference > explainable else Decimal(0),
         }
-    page = Paginator(selectors.unknown_outcomes(entries), ENTRIES_PER_PAGE).get_page(
-        request.GET.get("page")
+    show_all = request.GET.get("show") == "all"
+    page = _page(
+        selectors.unknown_outcomes(period.entries(), pending_only=not show_all),
+        count=in_period["unknown"] if show_all else in_period["to_check"],
+        number=request.GET.get("page"),
     )
     return render(
         request,
@@ -339,6 +344,7 @@ def cost_reconciliation(request):
             provider_error=provider_error,
             usage=usage,
             comparison=comparison,
+            show_all=show_all,
             page=page,
         ),
     )

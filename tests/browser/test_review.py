@@ -51,7 +51,9 @@ def test_staff_open_the_cost_review_from_the_admin(
     page.get_by_text("User alice: $0.75 on 2 jobs").wait_for()
 
     page.get_by_role("link", name="Reconciliation").click()
-    page.get_by_role("heading", name="Unknown outcomes in this period").wait_for()
+    page.get_by_role("heading", name="Unknown outcomes to check in this period").wait_for()
     page.get_by_role("button", name="Mark not charged").click()
+    page.get_by_text(re.compile(r"Marked job .* not charged; it now counts \$0\.00")).wait_for()
+    page.get_by_role("link", name="Show the checked ones too").click()
     page.get_by_text("Checked: not charged").wait_for()
     screenshot("reconciliation")

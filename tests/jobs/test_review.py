@@ -406,7 +406,10 @@ def test_marking_it_not_charged_leaves_a_difference_nothing_explains(admin_clien
     assert response.context["comparison"]["unexplained"] == Decimal("0.50")
     html = response.content.decode()
     assert "$0.50 is not explained by those" in html
-    assert "Checked: not charged" in html and "Mark charged" not in html
+    assert "0 to check, 1 in all." in html and "Mark charged" not in html
+    checked = admin_client.get(reverse("costs:reconciliation"), {"show": "all"})
+    assert [entry.job_id for entry in checked.context["page"]] == [reconciled_jobs.pk]
+    assert "Checked: not charged ($0.00), by admin" in checked.content.decode()
 
 
 def test_a_verdict_is_given_once_and_only_as_charged_or_not(admin_client, ledger):
@@ -433,15 +436,32 @@ def test_a_verdict_never_redirects_off_the_site(admin_client, ledger):
     assert response.url == reverse("costs:reconciliation")
 
 
-def test_the_unknown_outcomes_list_is_for_the_period(admin_client, ledger, bob):
+def test_the_unknown_outcomes_list_is_for_the_period(admin_client, admin_user, ledger, bob):
     make_entry(
         bob, VEO, "0", at("2025-05-01T00:00:00"), outcome="unknown", possible=Decimal("0.60")
     )
+    checked = make_entry(
+        bob, SORA, "0", at("2025-03-20T00:00:00"), outcome="unknown", possible=Decimal("1.20")
+    )
+    services.ledger_reconcile(entry=checked, charged=True, by=admin_user)
 
-    response = admin_client.get(reverse("costs:reconciliation"), MARCH)
+    to_check = admin_client.get(reverse("costs:reconciliation"), MARCH)
+    every = admin_client.get(reverse("costs:reconciliation"), {**MARCH, "show": "all"})
 
-    assert [entry.model for entry in response.context["page"]] == [KLING]
-    assert response.context["all_time"]["pending"] == Decimal("1.10")
+    assert [entry.model for entry in to_check.context["page"]] == [KLING]
+    assert [entry.model for entry in every.context["page"]] == [SORA, KLING]  # newest first
+    assert to_check.context["in_period"] == {
+        "total": Decimal("3.75"),  # 2.55 + the 1.20 now counted as charged
+        "count": 7,
+        "pending": Decimal("0.50"),
+        "unknown": 2,
+        "to_check": 1,
+    }
+    assert to_check.context["all_time"] == {
+        "total": Decimal("20.75"),  # 3.75 + the 9.00 and 8.00 outside March
+        "count": 10,
+        "pending": Decimal("1.10"),
+    }
 
 
 def test_an_unreachable_provider_gets_a_message_not_an_error(admin_client, settings, ledger):

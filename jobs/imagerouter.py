@@ -303,7 +303,8 @@ class ImageRouterClient:
                 self.base_url + path,
                 params=params,
                 headers=headers,
-                timeout=(self.connect_timeout, 60),
+                # The catalog and credits are quick reads; a page waiting on them must not hang.
+                timeout=(self.connect_timeout, 15),
             )
         except requests.exceptions.RequestException as exc:
             raise NotProcessedError(

@@ -14,6 +14,9 @@ from django.utils import timezone
 from .models import Budget, CostEntry, Job, VideoModel
 
 UNSET = object()
+# The ledger's precision (decimal_places=6). SQLite adds decimals as floats (6.00 comes back as
+# 5.99999999999999), so every sum is brought back to it; PostgreSQL's are exact already.
+MICRODOLLAR = Decimal("0.000001")
 
 
 def job_get_for_user(*, user, job_id) -> Job:
@@ -88,7 +91,9 @@ def month_spend_for_user(*, user, now=None) -> Decimal:
         cost=Sum("cost"),
         pending=Sum("possible_cost", filter=Q(reconciliation=CostEntry.Reconciliation.PENDING)),
     )
-    return (totals["cost"] or Decimal(0)) + (totals["pending"] or Decimal(0))
+    return ((totals["cost"] or Decimal(0)) + (totals["pending"] or Decimal(0))).quantize(
+        MICRODOLLAR
+    )
 
 
 def holds_for_user(*, user) -> Decimal:
@@ -110,12 +115,8 @@ SPEND_FIGURES = {
 }
 
 
-MICRODOLLAR = Decimal("0.000001")  # the ledger's precision (decimal_places=6)
-
-
 def _with_zeros(row: dict) -> dict:
-    """Missing sums as 0, and every sum at the ledger's precision: SQLite adds decimals as
-    floats (6.00 comes back as 5.99999999999999), PostgreSQL exactly."""
+    """Missing sums as 0, and every sum at the ledger's precision."""
     row["total"] = (row.get("total") or Decimal(0)).quantize(MICRODOLLAR)
     row["pending"] = (row.get("pending") or Decimal(0)).quantize(MICRODOLLAR)
     row["count"] = row.get("count") or 0

@@ -1,8 +1,10 @@
 """Small helpers shared by the tests."""
 
 import time
+from decimal import Decimal
 
 from jobs import services
+from jobs.models import CostEntry, Job
 
 
 def run_job_now(job_id) -> None:
@@ -20,3 +22,29 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, what: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def make_entry(user, model, cost, when, *, outcome="charged", possible=None, **job_fields):
+    """A finished job and its ledger entry, written directly with known amounts."""
+    failed = outcome != CostEntry.Outcome.CHARGED
+    job = Job.objects.create(
+        owner=user,
+        model=model,
+        seconds=job_fields.get("seconds", "5"),
+        size=job_fields.get("size", "1280x720"),
+        status=Job.Status.FAILED if failed else Job.Status.SUCCEEDED,
+        outcome_unknown=outcome == CostEntry.Outcome.UNKNOWN,
+        cost=Decimal(cost),
+        possible_cost=possible,
+        latency_ms=job_fields.get("latency_ms", 1500),
+    )
+    return CostEntry.objects.create(
+        job=job,
+        user=user,
+        model=model,
+        outcome=outcome,
+        cost=Decimal(cost),
+        possible_cost=possible,
+        reconciliation="pending" if outcome == CostEntry.Outcome.UNKNOWN else "",
+        created_at=when,
+    )

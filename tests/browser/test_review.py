@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from jobs import selectors
-from tests.jobs.test_review import KLING, VEO, make_entry
+from tests.helpers import make_entry
+from tests.jobs.test_review import KLING, VEO
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

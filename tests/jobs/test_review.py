@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from jobs import services
 from jobs.models import Budget, BudgetChange, CostEntry, Job
-from tests.helpers import run_job_now
+from tests.helpers import make_entry, run_job_now
 
 KLING = "kling/kling-2.1-standard"
 VEO = "google/veo-3.1-fast"
@@ -28,32 +28,6 @@ def fast_passwords(settings):
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def make_entry(user, model, cost, when, *, outcome="charged", possible=None, **job_fields):
-    """A finished job and its ledger entry, written directly with known amounts."""
-    failed = outcome != CostEntry.Outcome.CHARGED
-    job = Job.objects.create(
-        owner=user,
-        model=model,
-        seconds=job_fields.get("seconds", "5"),
-        size=job_fields.get("size", "1280x720"),
-        status=Job.Status.FAILED if failed else Job.Status.SUCCEEDED,
-        outcome_unknown=outcome == CostEntry.Outcome.UNKNOWN,
-        cost=Decimal(cost),
-        possible_cost=possible,
-        latency_ms=job_fields.get("latency_ms", 1500),
-    )
-    return CostEntry.objects.create(
-        job=job,
-        user=user,
-        model=model,
-        outcome=outcome,
-        cost=Decimal(cost),
-        possible_cost=possible,
-        reconciliation="pending" if outcome == CostEntry.Outcome.UNKNOWN else "",
-        created_at=when,
-    )
 
 
 @pytest.fixture

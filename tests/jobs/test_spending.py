@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from jobs import selectors, services
 from jobs.models import Job
-from tests.jobs.test_review import KLING, SORA, VEO, make_entry
+from tests.helpers import make_entry
+from tests.jobs.test_review import KLING, SORA, VEO
 
 
 @pytest.fixture(autouse=True)

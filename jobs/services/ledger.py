@@ -22,13 +22,19 @@ def ledger_record(*, job: Job, outcome: str, cost: Decimal = Decimal(0), possibl
     )
 
 
-def ledger_reconcile(*, entry: CostEntry, charged: bool, by) -> bool:
+def ledger_reconcile(*, entry: CostEntry, charged: bool, by, amount: Decimal | None = None) -> bool:
     """An admin's verdict on an unknown outcome, after checking the provider's logs.
 
-    One conditional UPDATE on the still-pending entry: charged turns the possible cost into the
-    cost; not charged leaves it at 0. The job shows the same figure.
+    One conditional UPDATE on the still-pending entry: charged sets the cost to `amount` (what
+    the provider's logs show) or, without one, to the possible cost; not charged leaves it at 0.
+    The job shows the same figure.
     """
-    cost = (entry.possible_cost or Decimal(0)) if charged else Decimal(0)
+    if not charged:
+        cost = Decimal(0)
+    elif amount is not None:
+        cost = amount
+    else:
+        cost = entry.possible_cost or Decimal(0)
     verdict = CostEntry.Reconciliation.CHARGED if charged else CostEntry.Reconciliation.NOT_CHARGED
     done = CostEntry.objects.filter(
         pk=entry.pk, reconciliation=CostEntry.Reconciliation.PENDING

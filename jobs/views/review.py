@@ -10,7 +10,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 from django import forms
@@ -370,9 +370,14 @@ def cost_reconcile(request, job_id):
     """An admin's verdict on one unknown outcome: charged or not charged."""
     entry = get_object_or_404(CostEntry, job_id=job_id, outcome=CostEntry.Outcome.UNKNOWN)
     verdict = request.POST.get("verdict")
+    amount, amount_error = _charged_amount(request.POST.get("amount", ""), entry)
     if verdict not in ("charged", "not_charged"):
         messages.error(request, "Choose charged or not charged.")
-    elif services.ledger_reconcile(entry=entry, charged=verdict == "charged", by=request.user):
+    elif verdict == "charged" and amount_error:
+        messages.error(request, amount_error)
+    elif services.ledger_reconcile(
+        entry=entry, charged=verdict == "charged", by=request.user, amount=amount
+    ):
         entry.refresh_from_db()
         messages.success(
             request,
@@ -387,3 +392,18 @@ def cost_reconcile(request, job_id):
     ):
         next_url = reverse("costs:reconciliation")
     return redirect(next_url)
+
+
+def _charged_amount(raw: str, entry: CostEntry) -> tuple[Decimal | None, str]:
+    """The amount the provider's logs show, if the admin typed one: at most the possible cost."""
+    raw = raw.strip().lstrip("$")
+    if not raw:
+        return None, ""
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        return None, f"{raw!r} is not an amount in dollars, such as 0.34."
+    top = entry.possible_cost or Decimal(0)
+    if not Decimal(0) <= amount <= top:
+        return None, f"The amount must be between $0 and the possible cost, {usd(top)}."
+    return amount.quantize(Decimal("0.000001")), ""

@@ -573,3 +573,30 @@ def test_budget_changes_are_listed_read_only(admin_client, admin_user, alice):
     assert response.status_code == 200 and "alice" in response.content.decode()
     assert admin_client.get(reverse("admin:jobs_budgetchange_add")).status_code == 403
     assert "$2" in users  # each user's budget, on the user list
+
+
+def test_an_admin_can_mark_charged_with_the_amount_the_providers_logs_show(
+    admin_client, reconciled_jobs
+):
+    admin_client.post(
+        reverse("costs:reconcile", args=[reconciled_jobs.pk]),
+        {"verdict": "charged", "amount": "$0.34"},
+    )
+
+    entry = CostEntry.objects.get(job=reconciled_jobs)
+    assert (entry.reconciliation, entry.cost) == ("charged", Decimal("0.34"))
+
+
+@pytest.mark.parametrize("amount", ["0.51", "-1", "lots"])
+def test_an_impossible_charged_amount_is_refused_and_changes_nothing(
+    admin_client, reconciled_jobs, amount
+):
+    response = admin_client.post(
+        reverse("costs:reconcile", args=[reconciled_jobs.pk]),
+        {"verdict": "charged", "amount": amount},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert "between $0 and the possible cost, $0.50" in html or "is not an amount" in html
+    assert CostEntry.objects.get(job=reconciled_jobs).reconciliation == "pending"

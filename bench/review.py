@@ -1,0 +1,893 @@
+"""How fast is the admin cost review with a million jobs? (DESIGN.md: under 300 ms.)
+
+    .venv/bin/python bench/review.py              # reuse the seeded database if it is there
+    .venv/bin/python bench/review.py --reseed     # drop it and seed again (about 30 s)
+    .venv/bin/python bench/review.py --experiment # also time the fixes in BENCHMARKS.md
+
+1. Makes (or reuses) a dedicated PostgreSQL database, `videostudio_bench` on 127.0.0.1:5432, and
+   runs `migrate` on it. It refuses the `videostudio` and `test_*` databases.
+2. Seeds 1,000 users and 1,000,000 jobs with one ledger entry each, spread over the 90 days before
+   the seed, on 10 models: about 90% charged, 9% refused (cost 0), 1% unknown (possible cost,
+   pending for the last 30 days, reconciled before that). The rows are made by PostgreSQL itself
+   (`INSERT ... SELECT generate_series`), so nothing is held in Python's memory; secondary
+   indexes are dropped during the load and rebuilt after it, then `VACUUM ANALYZE`.
+3. Times the review pages in-process through Django's whole stack (`django.test.Client`,
+   middleware, session, view, template), logged in as a staff user. Each page gets warm-up
+   runs, then `--runs` timed runs; the SQL is counted with `CaptureQueriesContext`. Streaming
+   responses (the CSV) are timed to the first chunk and to the last.
+4. Times the queries behind those pages on their own (the selectors the views call), and prints
+   `EXPLAIN (ANALYZE, BUFFERS)` for the slowest query of the review and reconciliation pages.
+
+With `--experiment` it also times the proposed fixes (see BENCHMARKS.md): other query shapes,
+extended statistics and daily roll-up tables. Anything it creates is raw SQL in the bench
+database only, and it is dropped again, so the bench database keeps matching the migrations.
+"""
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+from psycopg import sql
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
+
+SEED_VERSION = 1  # bump when the seeded data changes shape, so old bench databases are redone
+
+# id, price_min, price_max, seconds, sizes, share of jobs (the weights need not add up to 1)
+MODELS = [
+    ("kling/kling-2.1-standard", "0.18", "0.50", ["5", "10"], ["1280x720", "720x1280"], 24),
+    ("google/veo-3.1-fast", "0.60", "0.60", ["4", "6", "8"], ["1280x720", "720x1280"], 18),
+    ("minimax/hailuo-2.3", "0.28", "0.49", ["6"], ["1366x768", "1920x1080"], 14),
+    ("openai/sora-2", "0.40", "1.20", ["4", "8", "12"], ["1280x720", "720x1280"], 12),
+    ("wan-ai/wan-2.5", "0.25", "0.75", ["5", "10"], ["1280x720"], 9),
+    ("bytedance/seedance-1-pro", "0.30", "1.10", ["5", "10"], ["1280x720", "960x960"], 7),
+    ("kling/kling-2.5-turbo-pro", "0.35", "0.70", ["5", "10"], ["1920x1080"], 6),
+    ("google/veo-3.1", "1.60", "3.20", ["4", "6", "8"], ["1920x1080", "1080x1920"], 4),
+    ("openai/sora-2-pro", "1.20", "6.00", ["4", "8", "12"], ["1792x1024", "1024x1792"], 3),
+    ("ir/test-video", "0", "0", ["5"], ["640x360", "1280x720"], 3),
+]
+
+STAFF_USERNAME = "bench-admin"
+SEEDED_DAYS = 90  # the ledger covers the 90 days before the seed
+
+
+# --- The database -------------------------------------------------------------------------------
+
+
+def check_database_name(name: str) -> None:
+    if name == "videostudio" or name.startswith("test") or name in ("postgres", "template1"):
+        sys.exit(f"refusing to use the {name!r} database: the bench drops and fills its own")
+
+
+def ensure_database(name: str, *, reseed: bool) -> None:
+    """Create the bench database, after dropping it first with --reseed."""
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and reseed:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            exists = None
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            # A runaway query must not hang the bench: it ends on its own.
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET statement_timeout = '120s'").format(
+                    sql.Identifier(name)
+                )
+            )
+
+
+def start_simulator():
+    """The bundled ImageRouter simulator on a free loopback port, for the reconciliation page's
+    `GET /v1/credits`. Its per-request log lines would bury the tables, so its stderr goes to
+    /dev/null: the child inherits file descriptor 2 as it is when it starts."""
+    from simulator.testing import SimulatorProcess
+
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            return SimulatorProcess(env={"SIM_LATENCY": "0"}).start()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def django_setup(name: str, *, simulator_url: str) -> None:
+    """Point Django at the bench database and the simulator. Must run before anything imports
+    the models."""
+    os.environ["DATABASE_URL"] = f"{SERVER_URL}/{name}"
+    # Never the real provider: no key means simulator mode, and the simulator is this one.
+    os.environ.pop("IMAGEROUTER_API_KEY", None)
+    os.environ["IMAGEROUTER_BASE_URL"] = simulator_url
+    os.environ["DJANGO_DEBUG"] = "false"  # timings as in production; queries are still captured
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videostudio.settings")
+    import django
+
+    django.setup()
+
+
+# --- Seeding ------------------------------------------------------------------------------------
+
+
+def seeded_info(cursor):
+    cursor.execute("SELECT to_regclass('bench_seed_info')")
+    if cursor.fetchone()[0] is None:
+        return None
+    cursor.execute("SELECT version, jobs, users, anchor, seconds FROM bench_seed_info")
+    return cursor.fetchone()
+
+
+def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
+    """Fill the bench database. Returns the anchor (the end of the seeded period) and the time."""
+    from django.db import connection, transaction
+
+    anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        # The rows are consistent by construction; checking 2 M foreign keys one by one would
+        # double the load time. Superuser only, and only for this transaction.
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DROP TABLE IF EXISTS bench_seed_info")
+        cursor.execute(
+            "TRUNCATE jobs_costentry, jobs_notice, jobs_job, jobs_budgetchange, jobs_budget,"
+            " jobs_videomodel, django_admin_log, django_session, auth_user CASCADE"
+        )
+        _seed_catalog(cursor, anchor)
+        _seed_users(cursor, users)
+        dropped = _drop_secondary_indexes(cursor, ["jobs_job", "jobs_costentry"])
+        _seed_jobs(cursor, jobs=jobs, days=days, anchor=anchor)
+        for statement in dropped:
+            cursor.execute(statement)
+        seconds = time.perf_counter() - started
+        cursor.execute(
+            "CREATE TABLE bench_seed_info (version int, jobs int, users int, anchor timestamptz,"
+            " seconds float)"
+        )
+        cursor.execute(
+            "INSERT INTO bench_seed_info VALUES (%s, %s, %s, %s, %s)",
+            [SEED_VERSION, jobs, users, anchor, seconds],
+        )
+    with connection.cursor() as cursor:
+        # Outside the transaction. VACUUM sets the visibility map, as autovacuum would have on a
+        # real database, so index-only scans are possible; ANALYZE gives the planner its stats.
+        cursor.execute("SET statement_timeout = 0")
+        for table in ("auth_user", "jobs_job", "jobs_costentry", "jobs_budget", "jobs_videomodel"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+        cursor.execute("RESET statement_timeout")
+    return anchor, time.perf_counter() - started
+
+
+def _seed_catalog(cursor, anchor):
+    for model_id, low, high, seconds, sizes, _share in MODELS:
+        pricing = "fixed" if low == high else "calculated"
+        cursor.execute(
+            "INSERT INTO jobs_videomodel (id, name, pricing, price_min, price_average, price_max,"
+            " seconds, default_seconds, sizes, accepts_image, synced_at)"
+            " VALUES (%s, %s, %s, %s, (%s::numeric + %s::numeric) / 2, %s, %s::jsonb, %s,"
+            " %s::jsonb, false, %s)",
+            [
+                model_id,
+                model_id,
+                pricing,
+                low,
+                low,
+                high,
+                high,
+                "[" + ", ".join(seconds) + "]",
+                int(seconds[0]),
+                "[" + ", ".join(f'"{s}"' for s in sizes) + "]",
+                anchor,
+            ],
+        )
+    # The same table as a temporary one with cumulative shares, for picking a model per job.
+    cursor.execute(
+        "CREATE TEMP TABLE bench_models (id text, price_min numeric, price_max numeric,"
+        " seconds text[], sizes text[], share_from float, share_to float) ON COMMIT DROP"
+    )
+    total = sum(m[5] for m in MODELS)
+    cumulative = 0.0
+    for model_id, low, high, seconds, sizes, share in MODELS:
+        start, cumulative = cumulative, cumulative + share / total
+        cursor.execute(
+            "INSERT INTO bench_models VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                model_id,
+                low,
+                high,
+                seconds,
+                sizes,
+                start,
+                1.0 if model_id == MODELS[-1][0] else cumulative,
+            ],
+        )
+
+
+def _seed_users(cursor, users):
+    from django.contrib.auth.models import User
+
+    # A real password hash for the staff user only; force_login does not need it anyway.
+    cursor.execute(
+        "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,"
+        " is_staff, is_active, date_joined)"
+        " SELECT '!', false, 'bench-user-' || lpad(n::text, 5, '0'), '', '',"
+        " 'bench-user-' || n || '@example.com', false, true, now() - interval '200 days'"
+        " FROM generate_series(1, %s) AS n",
+        [users],
+    )
+    User.objects.create_superuser(STAFF_USERNAME, "bench-admin@example.com", None)
+    # A third of the users have a monthly budget between $50 and $500.
+    cursor.execute(
+        "INSERT INTO jobs_budget (user_id, monthly_limit)"
+        " SELECT id, 50 + mod(id * 37, 451) FROM auth_user"
+        " WHERE username LIKE %s AND mod(id, 3) = 0",
+        ["bench-user-%"],
+    )
+
+
+def _drop_secondary_indexes(cursor, tables):
+    """Drop the indexes no constraint needs, and return the statements that rebuild them."""
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+        " WHERE i.indrelid = ANY(%s::regclass[])"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+        [tables],
+    )
+    rows = cursor.fetchall()
+    for name, _definition in rows:
+        cursor.execute(f"DROP INDEX {name}")
+    return [definition for _name, definition in rows]
+
+
+def _seed_jobs(cursor, *, jobs, days, anchor):
+    # One staging row per job, so the job and its ledger entry agree. Users are skewed (a few
+    # heavy users, a long tail): user k is picked with weight about 1/sqrt(k).
+    cursor.execute(
+        """
+        CREATE TEMP TABLE bench_seed ON COMMIT DROP AS
+        WITH base AS (
+            SELECT n, random() AS r_user, random() AS r_model, random() AS r_time,
+                   random() AS r_outcome, random() AS r_cost, random() AS r_pick
+            FROM generate_series(1, %(jobs)s) AS n
+        ),
+        people AS (
+            SELECT array_agg(id ORDER BY id) AS ids, count(*) AS how_many FROM auth_user
+            WHERE username LIKE 'bench-user-%%'
+        ),
+        picked AS (
+            SELECT b.*, m.*,
+                   p.ids[1 + floor(power(b.r_user, 2) * p.how_many)::int] AS user_id,
+                   %(anchor)s - b.r_time * %(days)s * interval '1 day' AS created_at,
+                   CASE WHEN b.r_outcome < 0.90 THEN 'charged'
+                        WHEN b.r_outcome < 0.99 THEN 'refunded'
+                        ELSE 'unknown' END AS outcome
+            FROM base b
+            JOIN bench_models m ON b.r_model >= m.share_from AND b.r_model < m.share_to
+            CROSS JOIN people p
+        )
+        SELECT n, gen_random_uuid() AS job_id, user_id, id AS model, outcome, created_at,
+               sizes[1 + floor(r_pick * array_length(sizes, 1))::int] AS size,
+               seconds[1 + floor(r_cost * array_length(seconds, 1))::int] AS seconds,
+               (20000 + r_cost * 180000)::int AS latency_ms,
+               CASE WHEN outcome = 'charged'
+                    THEN round(price_min + (price_max - price_min) * r_cost::numeric, 4) END AS charged,
+               CASE WHEN outcome = 'unknown' THEN price_max END AS possible_cost,
+               CASE WHEN outcome <> 'unknown' THEN ''
+                    WHEN created_at > %(anchor)s - interval '30 days' THEN 'pending'
+                    WHEN mod(n, 2) = 0 THEN 'charged' ELSE 'not_charged' END AS reconciliation
+        FROM picked
+        """,
+        {"jobs": jobs, "days": days, "anchor": anchor},
+    )
+    cursor.execute(
+        """
+        INSERT INTO jobs_job (id, owner_id, prompt, model, size, seconds, response_format,
+            input_image, status, attempt, error, outcome_unknown, hold, cost, possible_cost,
+            latency_ms, provider_url, video, created_at, enqueued_at, started_at, finished_at,
+            deleted_at)
+        SELECT job_id, user_id, 'A bench video, number ' || n, model, size, seconds, 'url',
+            '', CASE WHEN outcome = 'charged' THEN 'succeeded' ELSE 'failed' END, 1,
+            CASE outcome WHEN 'charged' THEN ''
+                 WHEN 'refunded' THEN 'The provider refused the request; nothing was charged.'
+                 ELSE 'Outcome unknown: the provider may have charged for this' END,
+            outcome = 'unknown', 0,
+            CASE outcome WHEN 'charged' THEN charged WHEN 'refunded' THEN 0
+                 ELSE CASE reconciliation WHEN 'charged' THEN possible_cost
+                      WHEN 'not_charged' THEN 0 END END,
+            possible_cost,
+            CASE WHEN outcome = 'charged' THEN latency_ms END,
+            CASE WHEN outcome = 'charged' THEN 'https://storage.example/bench/' || n || '.mp4'
+                 ELSE '' END,
+            CASE WHEN outcome = 'charged' THEN 'videos/bench/' || n || '.mp4' ELSE '' END,
+            created_at, created_at, created_at + interval '1 second',
+            created_at + latency_ms * interval '1 millisecond',
+            CASE WHEN mod(n, 40) = 0 THEN created_at + interval '1 hour' END
+        FROM bench_seed
+        """
+    )
+    cursor.execute(
+        """
+        INSERT INTO jobs_costentry (job_id, user_id, model, outcome, cost, possible_cost,
+            reconciliation, reconciled_by_id, reconciled_at, created_at)
+        SELECT job_id, user_id, model, outcome,
+            CASE outcome WHEN 'charged' THEN charged
+                 WHEN 'unknown' THEN CASE WHEN reconciliation = 'charged' THEN possible_cost
+                                          ELSE 0 END
+                 ELSE 0 END,
+            possible_cost, reconciliation,
+            CASE WHEN reconciliation IN ('charged', 'not_charged')
+                 THEN (SELECT id FROM auth_user WHERE username = %(staff)s) END,
+            CASE WHEN reconciliation IN ('charged', 'not_charged')
+                 THEN created_at + interval '2 days' END,
+            created_at + latency_ms * interval '1 millisecond'
+        FROM bench_seed ORDER BY created_at
+        """,
+        {"staff": STAFF_USERNAME},
+    )
+
+
+# --- Measuring ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    period: str
+    runs_ms: list[float]
+    queries: int
+    sql_ms: float  # median time spent in SQL, as Django's cursor wrapper saw it
+    first_ms: float | None = None  # streaming: the first chunk
+    first_row_ms: float | None = None  # streaming: the first chunk with a data row in it
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs_ms)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.runs_ms)
+        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+class Measurer:
+    """Runs each thing `warmup` times untimed, then `runs` times timed (wall clock,
+    time.perf_counter), counting and timing its SQL with CaptureQueriesContext."""
+
+    def __init__(self, *, runs: int, warmup: int):
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        self.runs = runs
+        self.warmup = warmup
+        # A loopback host passes ALLOWED_HOSTS without setup_test_environment(), whose template
+        # instrumentation would slow rendering down and skew the figures.
+        self.client = Client(HTTP_HOST="localhost")
+        self.client.force_login(User.objects.get(username=STAFF_USERNAME))
+        self.queries: dict[str, list[tuple[float, str]]] = {}  # where: its last timed run's SQL
+
+    def page(self, name, period, url, *, streaming=False, runs=None) -> Result:
+        """GET `url` through the whole Django stack; a streaming response is read to the end."""
+
+        def get():
+            response = self.client.get(url)
+            if response.status_code != 200:
+                raise RuntimeError(f"GET {url} answered {response.status_code}")
+            if not response.streaming:
+                assert not streaming, f"{url} was expected to stream"
+                return response.content, ()
+            # When the first chunk came, and the first chunk with a data row (past the header).
+            first = first_row = None
+            lines = 0
+            for chunk in response.streaming_content:
+                now = time.perf_counter()
+                first = first or now
+                lines += chunk.count(b"\n")
+                if first_row is None and lines >= 2:
+                    first_row = now
+            response.close()
+            return None, [first, first_row or first]
+
+        return self._measure(name, period, get, runs=runs)
+
+    def call(self, name, period, function, *, runs=None, streaming=False) -> Result:
+        """Time `function()`, which returns the rows it fetched (or an iterator of them); with
+        `streaming`, also the time to the first row."""
+
+        def run():
+            marks, rows = [], 0
+            for _row in function():
+                rows += 1
+                if len(marks) < 2:
+                    marks.append(time.perf_counter())
+            return rows, marks
+
+        result = self._measure(name, period, run, runs=runs)
+        result.first_row_ms = result.first_ms if streaming else None
+        result.first_ms = None
+        return result
+
+    def _measure(self, name, period, action, *, runs) -> Result:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        totals, firsts, first_rows, sql_times = [], [], [], []
+        for run in range(self.warmup + (runs or self.runs)):
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                body, marks = action()
+                elapsed = time.perf_counter() - started
+            if run < self.warmup:
+                continue
+            totals.append(elapsed * 1000)
+            if marks:
+                firsts.append((marks[0] - started) * 1000)
+                first_rows.append((marks[-1] - started) * 1000)
+            sql_times.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
+            self.queries[f"{name}, {period}"] = [
+                (float(q["time"]), q["sql"]) for q in captured.captured_queries
+            ]
+        return Result(
+            name,
+            period,
+            totals,
+            len(captured),
+            statistics.median(sql_times),
+            statistics.median(firsts) if firsts else None,
+            statistics.median(first_rows) if first_rows else None,
+            note=f"{body:,} rows" if isinstance(body, int) else "",
+        )
+
+    def slowest_query(self, where: str) -> tuple[float, str]:
+        return max(self.queries.get(where, []), default=(0.0, ""))
+
+
+def explain(sql_text: str) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql_text)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- What is measured ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str
+    first_day: date
+    last_day: date  # inclusive, as the review's form takes it
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, datetime.min.time(), tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=(self.last_day - self.first_day).days + 1)
+
+    @property
+    def query(self) -> dict:
+        return {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()}
+
+
+def periods(anchor: datetime) -> tuple[Period, Period]:
+    """The last full calendar month of the seeded data, and all of it (91 whole UTC days)."""
+    this_month = anchor.date().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    return (
+        Period(f"month {last_month:%Y-%m}", last_month, this_month - timedelta(days=1)),
+        Period("90 days", (anchor - timedelta(days=90)).date(), anchor.date()),
+    )
+
+
+HEAVY_USER = "bench-user-00001"  # the seed gives the first user the most jobs
+BUSY_MODEL = MODELS[0][0]  # and the first model the largest share
+
+
+def review_pages(anchor: datetime) -> list[tuple[str, Period, str, bool]]:
+    """(page, period, URL, streams) for each review page this checkout has."""
+    from django.urls import NoReverseMatch, reverse
+
+    month, days = periods(anchor)
+    wanted = [
+        ("review", month, "review", {}, False),
+        ("review", days, "review", {}, False),
+        ("CSV export", month, "export", {}, True),
+        (f"drill-down: user {HEAVY_USER}", month, "entries", {"user": HEAVY_USER}, False),
+        (f"drill-down: model {BUSY_MODEL}", month, "entries", {"model": BUSY_MODEL}, False),
+        ("reconciliation", month, "reconciliation", {}, False),
+        ("reconciliation, all unknown", month, "reconciliation", {"show": "all"}, False),
+    ]
+    pages = []
+    for name, period, url_name, extra, streams in wanted:
+        try:
+            url = reverse(f"costs:{url_name}")
+        except NoReverseMatch:
+            continue
+        pages.append((name, period, f"{url}?{urlencode({**extra, **period.query})}", streams))
+    return pages
+
+
+def page_queries(period: Period):
+    """The queries behind the review and reconciliation pages, as the views call them."""
+    from jobs import selectors
+
+    entries = selectors.ledger_for_period(start=period.start, end=period.end)
+    return [
+        ("review: by user", lambda: selectors.spend_by_user(entries)),
+        ("review: by day and model", lambda: review_days_and_models(period)),
+        (
+            "reconciliation: totals",
+            lambda: [selectors.reconciliation_totals(start=period.start, end=period.end)],
+        ),
+        (
+            "reconciliation: to check, page 1",
+            lambda: selectors.unknown_outcomes(entries, pending_only=True)[:50],
+        ),
+        (
+            "reconciliation: all unknown, page 1",
+            lambda: selectors.unknown_outcomes(entries, pending_only=False)[:50],
+        ),
+    ]
+
+
+def review_days_and_models(period: Period):
+    from jobs import selectors
+
+    entries = selectors.ledger_for_period(start=period.start, end=period.end)
+    days, models = selectors.spend_by_day_and_model(
+        entries, first_day=period.first_day, last_day=period.last_day
+    )
+    return [*days, *models]
+
+
+def review_figures_now(period: Period):
+    """The review page's figures as it gets them now (18e1550): users grouped by user_id with
+    the names looked up after, days and models from one (day, model) grouping."""
+    from jobs import selectors
+
+    entries = selectors.ledger_for_period(start=period.start, end=period.end)
+    return [*selectors.spend_by_user(entries), *review_days_and_models(period)]
+
+
+def review_figures_first_version(period: Period):
+    """As the first version of the page got them (3ca00c6): three scans of the period, the
+    users joined to auth_user before grouping."""
+    from django.db.models import F
+    from django.db.models.functions import TruncDate
+
+    from jobs import selectors
+
+    entries = selectors.ledger_for_period(start=period.start, end=period.end)
+    figures = selectors.SPEND_FIGURES
+    return [
+        *entries.values("user_id", username=F("user__username"))
+        .annotate(**figures)
+        .order_by("-total", "username"),
+        *entries.values("model").annotate(**figures).order_by("-total", "model"),
+        *entries.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(**figures)
+        .order_by("day"),
+    ]
+
+
+# Fix B: daily roll-ups kept beside the ledger. In the app they would be two models, written by
+# ledger_record and ledger_reconcile in the same transaction as the entry, with an upsert.
+ROLLUP_TABLES = ("bench_cost_day_user", "bench_cost_day_model")
+CREATE_ROLLUPS = [
+    """CREATE TABLE bench_cost_day_user AS
+    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, user_id, sum(cost) AS total,
+        count(*) AS count, sum(possible_cost) FILTER (WHERE reconciliation = 'pending') AS pending,
+        count(*) FILTER (WHERE outcome = 'unknown') AS unknown,
+        count(*) FILTER (WHERE reconciliation = 'pending') AS to_check
+    FROM jobs_costentry GROUP BY 1, 2""",
+    "ALTER TABLE bench_cost_day_user ADD PRIMARY KEY (day, user_id)",
+    """CREATE TABLE bench_cost_day_model AS
+    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, model, sum(cost) AS total,
+        count(*) AS count, sum(possible_cost) FILTER (WHERE reconciliation = 'pending') AS pending,
+        count(*) FILTER (WHERE outcome = 'unknown') AS unknown,
+        count(*) FILTER (WHERE reconciliation = 'pending') AS to_check
+    FROM jobs_costentry GROUP BY 1, 2""",
+    "ALTER TABLE bench_cost_day_model ADD PRIMARY KEY (day, model)",
+    "VACUUM (ANALYZE) bench_cost_day_user",
+    "VACUUM (ANALYZE) bench_cost_day_model",
+]
+FROM_ROLLUPS = [
+    """SELECT r.user_id, u.username, sum(total), sum(count), sum(pending)
+    FROM bench_cost_day_user r JOIN auth_user u ON u.id = r.user_id
+    WHERE r.day BETWEEN %(first)s AND %(last)s GROUP BY r.user_id, u.username""",
+    """SELECT day, model, sum(total), sum(count), sum(pending) FROM bench_cost_day_model
+    WHERE day BETWEEN %(first)s AND %(last)s GROUP BY day, model""",
+]
+# The reconciliation page's totals: all time and the period, in one pass over the roll-up.
+RECONCILIATION_FROM_ROLLUPS = """
+    SELECT sum(total), sum(count), sum(pending),
+        sum(total) FILTER (WHERE in_period), sum(count) FILTER (WHERE in_period),
+        sum(pending) FILTER (WHERE in_period), sum(unknown) FILTER (WHERE in_period),
+        sum(to_check) FILTER (WHERE in_period)
+    FROM (SELECT *, day BETWEEN %(first)s AND %(last)s AS in_period
+          FROM bench_cost_day_model) AS r"""
+
+
+def drop_rollups(cursor):
+    for table in ROLLUP_TABLES:
+        cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)).as_string())
+
+
+def from_rollups(period: Period, statements):
+    from django.db import connection
+
+    rows = []
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement, {"first": period.first_day, "last": period.last_day})
+            rows.extend(cursor.fetchall())
+    return rows
+
+
+def export_rows(period: Period, *, in_transaction: bool):
+    """The CSV's rows as the view fetches them (selectors.ledger_rows_for_export). Outside a
+    transaction Django declares its server-side cursor WITH HOLD, and PostgreSQL computes the
+    whole result before the first row; inside one, rows arrive as they are found."""
+    from django.db import transaction
+
+    from jobs import selectors
+
+    entries = selectors.ledger_for_period(start=period.start, end=period.end)
+    if not in_transaction:
+        yield from selectors.ledger_rows_for_export(entries)
+        return
+    with transaction.atomic():
+        yield from selectors.ledger_rows_for_export(entries)
+
+
+def set_day_model_statistics(present: bool) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP STATISTICS IF EXISTS bench_cost_day_model_stats")
+        if present:
+            cursor.execute(DAY_MODEL_STATISTICS)
+        cursor.execute("ANALYZE jobs_costentry")
+
+
+DAY_MODEL_STATISTICS = (
+    "CREATE STATISTICS bench_cost_day_model_stats"
+    " ON ((created_at AT TIME ZONE 'UTC')::date), model FROM jobs_costentry"
+)
+
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+def print_table(title: str, results: list[Result]) -> None:
+    streaming = any(r.first_ms is not None or r.first_row_ms is not None for r in results)
+    header = ["what", "period", "median ms", "p95 ms"]
+    if streaming:
+        header += ["1st byte ms", "1st row ms"]
+    header += ["SQL ms", "queries", "runs", "rows"]
+    rows = []
+    for r in results:
+        row = [r.name, r.period, f"{r.median:.0f}", f"{r.p95:.0f}"]
+        if streaming:
+            row += [
+                f"{r.first_ms:.0f}" if r.first_ms is not None else "",
+                f"{r.first_row_ms:.0f}" if r.first_row_ms is not None else "",
+            ]
+        row += [f"{r.sql_ms:.0f}", str(r.queries), str(len(r.runs_ms)), r.note]
+        rows.append(row)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title} [load average {loadavg()}]")
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_page_queries(measurer: Measurer, results: list[Result]) -> None:
+    print("\nEach page's queries (last timed run):")
+    for r in results:
+        print(f"  {r.name}, {r.period}:")
+        for seconds, sql_text in measurer.queries[f"{r.name}, {r.period}"]:
+            print(f"    {seconds * 1000:7.1f} ms  {sql_text[:110]}")
+
+
+# --- Running ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", default="videostudio_bench")
+    parser.add_argument("--reseed", action="store_true", help="drop the bench database first")
+    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=15, help="timed runs of each (CSV: 5)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    parser.add_argument("--experiment", action="store_true", help="also time the fixes")
+    parser.add_argument("--queries", action="store_true", help="list each page's queries")
+    args = parser.parse_args()
+
+    check_database_name(args.database)
+    ensure_database(args.database, reseed=args.reseed)
+    simulator = start_simulator()
+    try:
+        django_setup(args.database, simulator_url=simulator.url)
+        bench(args)
+    finally:
+        simulator.stop()
+
+
+def bench(args) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0, interactive=False)
+    with connection.cursor() as cursor:
+        info = seeded_info(cursor)
+    if info is None or tuple(info[:3]) != (SEED_VERSION, args.jobs, args.users):
+        print(f"seeding {args.users:,} users and {args.jobs:,} jobs into {args.database} ...")
+        anchor, seconds = seed(jobs=args.jobs, users=args.users, days=SEEDED_DAYS)
+        print(f"seeded in {seconds:.1f} s (load, index rebuild, VACUUM ANALYZE)")
+    else:
+        anchor = info[3]
+        print(
+            f"reusing {args.database}: {info[1]:,} jobs seeded {anchor:%Y-%m-%d %H:%M} UTC"
+            f" in {info[4]:.1f} s (--reseed to redo)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM jobs_costentry")
+        print(f"{cursor.fetchone()[0]:,} ledger entries; load average {loadavg()}")
+
+    measurer = Measurer(runs=args.runs, warmup=args.warmup)
+    month, days = periods(anchor)
+    print(
+        f"{args.runs} timed runs after {args.warmup} warm-up runs, wall clock, in-process through"
+        " django.test.Client (no network); SQL counted and timed by CaptureQueriesContext"
+    )
+
+    pages = []
+    for name, period, url, streams in review_pages(anchor):
+        # A month of CSV is a third of the ledger: fewer runs keep the bench short.
+        runs = min(args.runs, 5) if streams else None
+        pages.append(measurer.page(name, period.name, url, streaming=streams, runs=runs))
+    if pages:
+        print_table("Review pages (GET, staff user; reconciliation calls the simulator)", pages)
+        if args.queries:
+            print_page_queries(measurer, pages)
+    else:
+        print("\nThis checkout has no review pages (no costs:review URL).")
+
+    from jobs.imagerouter import get_client
+
+    provider = [measurer.call("GET /v1/credits (simulator)", "-", lambda: [get_client().credits()])]
+    queries = [
+        measurer.call(name, period.name, make)
+        for period in (month, days)
+        for name, make in page_queries(period)
+    ]
+    print_table(
+        "Inside those pages: the provider call, and each query on its own", provider + queries
+    )
+
+    if args.experiment:
+        experiment(measurer, anchor)
+
+    # The plans of the slowest query of the review page and of the reconciliation page.
+    for page in ("review", "reconciliation"):
+        seconds, sql_text = measurer.slowest_query(f"{page}, {month.name}")
+        if sql_text:
+            print(f"\nSlowest query of the {page} page, {month.name} ({seconds * 1000:.0f} ms):")
+            print(sql_text)
+            print(explain(sql_text))
+    print(f"\nload average at the end: {loadavg()}")
+
+
+def experiment(measurer: Measurer, anchor: datetime) -> None:
+    """Time the fixes in BENCHMARKS.md. Whatever is created here is dropped again."""
+    from django.db import connection
+
+    from jobs import selectors
+
+    month, days = periods(anchor)
+    both = (month, days)
+    results = [
+        measurer.call(
+            "first version: join, 3 scans", p.name, partial(review_figures_first_version, p)
+        )
+        for p in both
+    ]
+    # With and without the statistics, taking turns, so a busy neighbour on the machine weighs
+    # on both sides alike.
+    turns: dict[str, Result] = {}
+    try:
+        for _turn in range(2):
+            for with_statistics in (False, True):
+                set_day_model_statistics(with_statistics)
+                label = " + day statistics" if with_statistics else ""
+                measured = [
+                    measurer.call(f"now: 2 scans{label}", p.name, partial(review_figures_now, p))
+                    for p in both
+                ] + [
+                    measurer.page(f"{name} page{label}", period.name, url)
+                    for name, period, url, _streams in review_pages(anchor)
+                    if name == "review"
+                ]
+                for result in measured:
+                    key = f"{result.name}, {result.period}"
+                    if key in turns:
+                        turns[key].runs_ms += result.runs_ms
+                        turns[key].sql_ms = (turns[key].sql_ms + result.sql_ms) / 2
+                    else:
+                        turns[key] = result
+    finally:
+        set_day_model_statistics(False)
+    results += [r for r in turns.values() if not r.name.startswith("review")]
+    pages = [r for r in turns.values() if r.name.startswith("review")]
+
+    reconciliation = [
+        measurer.call(
+            "reconciliation totals now",
+            month.name,
+            lambda: [selectors.reconciliation_totals(start=month.start, end=month.end)],
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+        drop_rollups(cursor)
+        for statement in CREATE_ROLLUPS:
+            cursor.execute(statement)
+        cursor.execute("RESET statement_timeout")
+    try:
+        results += [
+            measurer.call("B: daily roll-ups", p.name, partial(from_rollups, p, FROM_ROLLUPS))
+            for p in both
+        ]
+        reconciliation.append(
+            measurer.call(
+                "B: reconciliation totals from roll-ups",
+                month.name,
+                partial(from_rollups, month, [RECONCILIATION_FROM_ROLLUPS]),
+            )
+        )
+    finally:
+        with connection.cursor() as cursor:
+            drop_rollups(cursor)
+    print_table(
+        "Review figures: query shapes compared (SQL and row handling, no template)", results
+    )
+    print_table("The review page itself, without and with the day statistics (2 turns)", pages)
+    print_table("Reconciliation totals: the whole ledger or the roll-up", reconciliation)
+
+    csv = [
+        measurer.call(
+            f"CSV rows, {label}",
+            month.name,
+            partial(export_rows, month, in_transaction=inside),
+            runs=3,
+            streaming=True,
+        )
+        for label, inside in (("autocommit (now)", False), ("inside atomic()", True))
+    ]
+    print_table("The CSV's rows without the csv module: first row and all of them", csv)
+
+
+if __name__ == "__main__":
+    main()

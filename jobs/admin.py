@@ -11,6 +11,19 @@ from . import services
 from .models import Budget, BudgetChange, CostEntry, Job, Notice, VideoModel
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that are written only by the studio's services: viewable, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = [
@@ -103,7 +116,7 @@ class CatalogModelFilter(admin.SimpleListFilter):
 
 
 @admin.register(CostEntry)
-class CostEntryAdmin(admin.ModelAdmin):
+class CostEntryAdmin(ReadOnlyAdmin):
     """The ledger, read-only: entries change only through services (a job ending, or an admin's
     verdict on the reconciliation page)."""
 
@@ -143,15 +156,6 @@ class CostEntryAdmin(admin.ModelAdmin):
             reverse("admin:jobs_job_change", args=[entry.job_id]),
             entry.job_id,
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BudgetForm(forms.ModelForm):
@@ -229,7 +233,7 @@ def _limit(value) -> str:
 
 
 @admin.register(BudgetChange)
-class BudgetChangeAdmin(admin.ModelAdmin):
+class BudgetChangeAdmin(ReadOnlyAdmin):
     """The record of budget changes, read-only: it is written by services.budget_set."""
 
     list_display = ["changed_at", "user", "old_display", "new_display", "changed_by"]
@@ -244,15 +248,6 @@ class BudgetChangeAdmin(admin.ModelAdmin):
     @admin.display(description="New limit", ordering="new_limit")
     def new_display(self, change):
         return _limit(change.new_limit)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BudgetChangeInline(admin.TabularInline):

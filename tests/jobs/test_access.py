@@ -1,0 +1,75 @@
+"""Every URL of the project, walked as a stranger: nobody sees or touches another's work."""
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from jobs.models import Job
+
+# Pages anyone may open: signing in and up, and the admin's own login machinery.
+PUBLIC = {"login", "logout", "signup", "password_reset", "password_reset_done",
+          "password_reset_confirm", "password_reset_complete", "admin:login", "admin:logout",
+          "admin:jsi18n", "admin:view_on_site", "admin:password_change", "admin:password_change_done",
+          "admin:index", "admin:app_list", "admin:autocomplete", "home", "password_change",
+          "password_change_done"}  # fmt: skip
+
+
+def walk(patterns, prefix="", namespace=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            space = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), space)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            yield f"{namespace}{pattern.name}", prefix + str(pattern.pattern)
+
+
+def concrete(route: str, job: Job) -> str | None:
+    """A real path for `route`, aimed at alice's job and objects. None if it can't be filled."""
+    path = route.lstrip("^").rstrip("$").replace("\\Z", "")
+    path = re.sub(r"<uuid:\w+>", str(job.pk), path)
+    path = path.replace("<id>", str(job.owner_id))
+    path = re.sub(r"<path:object_id>|\(\?P<object_id>[^)]*\)", str(job.pk), path)
+    if re.search(r"[<(\\]", path):
+        return None
+    return "/" + path
+
+
+def every_url():
+    return sorted(set(walk(get_resolver().url_patterns)))
+
+
+@pytest.fixture
+def alices_job(alice):
+    return Job.objects.create(owner=alice, prompt="alice's secret", model="ir/test-video")
+
+
+def refused(response) -> bool:
+    """404, 403, 405, or a redirect to a login page: anything but the content."""
+    if response.status_code in (403, 404, 405):
+        return True
+    return response.status_code == 302 and "login" in response["Location"]
+
+
+@pytest.mark.parametrize(("name", "route"), [u for u in every_url() if u[0] not in PUBLIC])
+def test_a_stranger_gets_nothing_from_any_url(client, bob, alices_job, name, route):
+    """As an anonymous visitor and as bob, by GET and by POST: nothing of alice's, no change."""
+    path = concrete(route, alices_job)
+    if path is None:
+        pytest.fail(f"{name} ({route}) has a parameter this test cannot fill: teach it")
+    before = Job.objects.filter(pk=alices_job.pk).values().get()
+    own_page = str(alices_job.pk) not in path and f"/{alices_job.owner_id}/" not in path
+
+    for visitor in ("anonymous", "bob"):
+        if visitor == "bob":
+            client.force_login(bob)
+        for method in ("get", "post"):
+            response = getattr(client, method)(path)
+            what = f"{method.upper()} {path} ({name}) as {visitor}: {response.status_code}"
+            if visitor == "bob" and own_page and not name.startswith(("admin:", "costs:")):
+                # bob's own pages (generate, My videos, Spending): fine, if nothing of alice's shows.
+                assert response.status_code < 500, what
+            else:
+                assert refused(response), what
+            assert "alice&#x27;s secret" not in response.content.decode(), what
+            assert Job.objects.filter(pk=alices_job.pk).values().get() == before, what

@@ -1,6 +1,7 @@
 """Shared fixtures: users, the simulator over a real socket, and a real Celery worker on Redis."""
 
 import os
+import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -23,6 +24,19 @@ def media_root(settings, tmp_path):
     """Every test stores videos and uploads in its own folder, never in var/media."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(settings):
+    """Every test counts failed log-ins and submits from zero, in the test Redis database, under
+    a prefix of its own (the counters expire on their own within minutes)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TEST_BROKER_URL,
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ media under `var/`, Redis on localhost, and the ImageRouter simulator when no AP
 """
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,13 +48,52 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # "Production" is any deployment that answers for a real host name. The development key and
 # DEBUG are only acceptable on loopback, so refuse to start rather than serve with them.
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "testserver"}
-if set(ALLOWED_HOSTS) - _LOOPBACK_HOSTS:
+PRODUCTION = bool(set(ALLOWED_HOSTS) - _LOOPBACK_HOSTS)
+if PRODUCTION:
     if SECRET_KEY == DEVELOPMENT_SECRET_KEY:
         raise ImproperlyConfigured(
             "Set DJANGO_SECRET_KEY: the development key is for loopback only."
         )
     if DEBUG:
         raise ImproperlyConfigured("DJANGO_DEBUG must be false when serving a real host name.")
+
+# --- HTTPS and security headers ------------------------------------------------------------------
+# On by default in production (a real host name), off on loopback, where there is no TLS.
+# `manage.py check --deploy --fail-level WARNING` passes with the production defaults.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", PRODUCTION)
+# Behind a proxy that ends TLS, trust its X-Forwarded-Proto, or SSL redirect would loop forever.
+# Only set this when the proxy overwrites the header: a client could otherwise claim https.
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies in front of the studio that append to X-Forwarded-For. 0: the client is REMOTE_ADDR.
+# Login throttling counts attempts per address, so behind a proxy this must be right.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Pages may load only the studio's own scripts, styles and media: no inline script, no eval, no
+# third-party origin. htmx is served from our static files; blob: lets the form preview a
+# chosen image before it is uploaded.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -65,11 +105,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "jobs",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: refuses an oversized request with a page, not a crash.
+    "jobs.middleware.RequestBodyLimitMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "videostudio.urls"
@@ -124,6 +171,11 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes comes first: it refuses a locked-out username and address before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -181,6 +233,15 @@ IMAGEROUTER_DEADLINE = env_int("IMAGEROUTER_DEADLINE", 1200)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+# The cache holds only short-lived counters (failed logins, submits per minute), each with a
+# timeout, so it can share the broker's Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "videostudio",
+    }
+}
 # The database is the source of truth; nothing reads task results.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -230,6 +291,29 @@ DEFAULT_MONTHLY_BUDGET = (
 )
 # Uploaded input images larger than this are refused at the form.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+# Images with more pixels than this are refused before they are decoded (decompression bombs).
+UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
+# A request body larger than this is refused with a 413 page before it is read. Above
+# UPLOAD_MAX_BYTES, so an image a little too big gets the form's own message instead.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 2 * UPLOAD_MAX_BYTES + 1024 * 1024)
+# Generations one person may start per minute (0: no limit), through the form or a retry.
+JOB_SUBMITS_PER_MINUTE = env_int("JOB_SUBMITS_PER_MINUTE", 10)
+# Jobs one person may have queued or running at once (0: no cap), checked atomically at submit.
+JOB_ACTIVE_LIMIT = env_int("JOB_ACTIVE_LIMIT", 10)
+# Failed log-ins allowed per username and address before a cool-off (django-axes, in the cache).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# Per username *and* address: a stranger cannot lock a colleague out, and one office behind a
+# NAT does not lock itself out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "jobs.security.client_ip"
+# When set (for example /protected/), videos and uploads are handed to nginx with
+# X-Accel-Redirect under this internal location, after the ownership check, instead of being
+# streamed by Django. Empty: Django streams them.
+MEDIA_X_ACCEL_PREFIX = env_str("MEDIA_X_ACCEL_PREFIX")
 
 LOGGING = {
     "version": 1,

@@ -9,8 +9,10 @@ from django.utils import timezone
 from jobs import selectors
 from jobs.models import Budget, BudgetChange, VideoModel
 
+from .limits import SubmitRefusedError
 
-class OverBudgetError(Exception):
+
+class OverBudgetError(SubmitRefusedError):
     def __init__(self, *, estimate: Decimal, left: Decimal):
         self.estimate = estimate
         self.left = max(left, Decimal(0))

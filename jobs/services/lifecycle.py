@@ -9,18 +9,28 @@ from django.utils import timezone
 from jobs.models import Job
 
 from .budgets import budget_reserve, estimate_for
+from .limits import active_jobs_check, submit_rate_check
 
 logger = logging.getLogger(__name__)
 
 
 def job_create(*, owner, prompt, model, size, seconds, response_format, image=None) -> Job:
     """Save a new job with a hold on its owner's budget, and enqueue it once the row is committed
-    (so the worker can see it). Raises OverBudgetError, and saves nothing, when it does not fit."""
+    (so the worker can see it). Raises a SubmitRefusedError, and saves nothing, when refused.
+
+    1. Count the submit against the owner's per-minute rate (SubmitRateLimitedError).
+    2. In one transaction: lock the owner's budget row and check the estimate fits
+       (OverBudgetError), then, still under that lock, check the cap on queued and running jobs
+       (TooManyActiveJobsError).
+    3. Save the job with its hold, and enqueue it after commit.
+    """
     from jobs.tasks import run_job
 
+    submit_rate_check(user=owner)
     estimate = estimate_for(model)
     with transaction.atomic():
-        budget_reserve(user=owner, estimate=estimate)  # raises OverBudgetError
+        budget_reserve(user=owner, estimate=estimate)
+        active_jobs_check(user=owner)
         job = Job(
             owner=owner,
             prompt=prompt,

@@ -15,3 +15,9 @@ def usd(amount) -> str:
     if cents == amount:
         return f"${cents}"
     return f"${amount.quantize(Decimal('0.0001')).normalize():f}"
+
+
+@register.filter
+def minutes(duration) -> int:
+    """A timedelta in whole minutes, rounded up: a cool-off of 14:30 reads as 15 minutes."""
+    return -(-int(duration.total_seconds()) // 60)

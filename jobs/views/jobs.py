@@ -30,7 +30,7 @@ def job_create(request):
                 response_format=data["response_format"],
                 image=data["image"],
             )
-        except services.OverBudgetError as exc:
+        except services.SubmitRefusedError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect("jobs:detail", job_id=job.pk)
@@ -105,7 +105,7 @@ def job_retry(request, job_id):
     if request.method == "POST":
         try:
             retry = services.job_retry(job=job)
-        except services.OverBudgetError as exc:
+        except services.SubmitRefusedError as exc:
             messages.error(request, str(exc))
             return redirect("jobs:detail", job_id=job.pk)
         return redirect("jobs:detail", job_id=retry.pk)

@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test lint superuser install install-dev chromium clean
+.PHONY: run test lint deploy-check superuser install install-dev chromium clean
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install-dev chromium lint
+# Django's deployment checklist, with the settings a production host gets by default.
+deploy-check: install
+	DJANGO_ALLOWED_HOSTS=studio.example.com \
+	DJANGO_SECRET_KEY=$$($(PY) -c "import secrets; print(secrets.token_urlsafe(50))") \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+test: install-dev chromium lint deploy-check
 	$(VENV)/bin/pytest $(ARGS)
 
 superuser: install

@@ -1,7 +1,7 @@
 """Refuse request bodies larger than REQUEST_MAX_BYTES with a page that says so."""
 
 from django.conf import settings
-from django.template.response import TemplateResponse
+from django.shortcuts import render
 
 # Up to this many bytes of an oversized body are read and dropped before answering, so the
 # browser, still sending, reads our page instead of a connection reset. Past it, answer at once.
@@ -34,7 +34,7 @@ class RequestBodyLimitMiddleware:
                 if not chunk:
                     break
                 left -= len(chunk)
-        response = TemplateResponse(
+        response = render(
             request,
             "413.html",
             {

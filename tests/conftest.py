@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 import redis
+from axes.handlers.proxy import AxesProxyHandler
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
@@ -37,6 +38,7 @@ def fresh_cache(settings):
             "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         }
     }
+    AxesProxyHandler.get_implementation(force=True)  # it keeps the cache it started with
 
 
 @pytest.fixture(scope="session")

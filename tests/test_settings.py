@@ -2,6 +2,7 @@
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,41 @@ def test_without_a_key_the_studio_talks_to_the_simulator():
         check=True,
     )
     assert completed.stdout.split() == ["True", "http://127.0.0.1:8765"]
+
+
+PRODUCTION = {
+    "DJANGO_ALLOWED_HOSTS": "studio.example.com",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+}
+
+
+def deploy_check(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IMAGEROUTER_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={**clean, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_deploy_check_passes_with_production_settings():
+    """A real host name turns on HTTPS redirects, secure cookies and HSTS by default."""
+    completed = deploy_check(**PRODUCTION)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("switch", "warning"),
+    [
+        ({"DJANGO_SECURE_COOKIES": "false"}, "security.W012"),
+        ({"DJANGO_SECURE_SSL_REDIRECT": "false"}, "security.W008"),
+        ({"DJANGO_SECURE_HSTS_SECONDS": "0"}, "security.W004"),
+    ],
+)
+def test_the_deploy_check_fails_when_an_operator_turns_a_protection_off(switch, warning):
+    completed = deploy_check(**PRODUCTION, **switch)
+    assert completed.returncode != 0
+    assert warning in completed.stdout + completed.stderr

@@ -16,7 +16,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    """The variable's value; unset and empty alike mean the default (`.env` lines such as
+    `DJANGO_SECURE_COOKIES=` keep the default)."""
+    return os.environ.get(name, "").strip() or default
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -310,6 +312,7 @@ AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "jobs.security.client_ip"
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
 # When set (for example /protected/), videos and uploads are handed to nginx with
 # X-Accel-Redirect under this internal location, after the ownership check, instead of being
 # streamed by Django. Empty: Django streams them.

@@ -1,42 +1,106 @@
-"""Serve a private stored file with HTTP Range support (Safari needs it; seeking needs it)."""
+"""Serve a private stored file with HTTP Range support (Safari needs it; seeking needs it).
 
+Only views that have already checked ownership call `file_response`. Videos and uploads have no
+public URL: MEDIA_URL is not routed, and whitenoise serves only static/.
+
+With `settings.MEDIA_X_ACCEL_PREFIX` set (say "/protected/"), Django sends no bytes: it answers
+with an empty body and `X-Accel-Redirect: /protected/<storage name>`, and nginx serves the file,
+Range requests included, from an internal location that maps the prefix onto MEDIA_ROOT:
+
+    location /protected/ {
+        internal;
+        alias /srv/videostudio/media/;
+        # nginx keeps Content-Type, Content-Disposition, Cache-Control and Accept-Ranges from
+        # Django's answer on an X-Accel-Redirect, but drops every other header.
+        add_header X-Content-Type-Options nosniff always;
+    }
+
+`internal` matters: without it anyone could fetch /protected/<name> and skip the check.
+"""
+
+import os
 import re
+from urllib.parse import quote
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.conf import settings
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 CHUNK_BYTES = 64 * 1024
 RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
+CACHE_CONTROL = "private, max-age=3600"
+
+# The input images a user may upload (jobs.forms.IMAGE_FORMATS), by the stored file's extension.
+# Anything else is not served at all, so an upload can never come back as HTML or script.
+IMAGE_CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+
+
+def image_content_type(name: str) -> str | None:
+    """The Content-Type for a stored input image, or None if it is not one we serve."""
+    return IMAGE_CONTENT_TYPES.get(os.path.splitext(name)[1].lower())
 
 
 def file_response(request, field_file, *, content_type: str, download_name: str | None = None):
-    size = field_file.size
-    start, end = 0, size - 1
-    status = 200
-    header = request.headers.get("Range", "")
-    match = RANGE_PATTERN.match(header.strip()) if header else None
-    if match and (match[1] or match[2]):
-        if match[1]:
-            start = int(match[1])
-            end = min(int(match[2]), size - 1) if match[2] else size - 1
-        else:  # a suffix: the last N bytes
-            start = max(size - int(match[2]), 0)
-        if start > end or start >= size:
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
-        status = 206
+    """The stored file, whole (200) or one byte range (206), or 416 for a range past its end.
 
+    A header this does not understand, such as several ranges, is ignored and the whole file
+    served, as RFC 7233 allows. With MEDIA_X_ACCEL_PREFIX set, nginx does all of this instead.
+    """
+    if settings.MEDIA_X_ACCEL_PREFIX:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = settings.MEDIA_X_ACCEL_PREFIX + quote(field_file.name)
+        return _with_private_headers(response, download_name)
+
+    try:
+        size = field_file.size
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+    byte_range = _requested_range(request.headers.get("Range", ""), size)
+    if byte_range and byte_range[0] >= size:  # past the end; also any range of an empty file
+        response = HttpResponse(status=416, content_type=content_type)
+        response["Content-Range"] = f"bytes */{size}"
+        return _with_private_headers(response, None)
+
+    start, end = byte_range or (0, size - 1)
+    length = end - start + 1
     response = StreamingHttpResponse(
-        _read_range(field_file, start, end - start + 1), status=status, content_type=content_type
+        _read_range(field_file, start, length),
+        status=206 if byte_range else 200,
+        content_type=content_type,
     )
-    response["Content-Length"] = str(end - start + 1)
-    response["Accept-Ranges"] = "bytes"
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    if status == 206:
+    response["Content-Length"] = str(length)
+    if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return _with_private_headers(response, download_name)
+
+
+def _requested_range(header: str, size: int):
+    """(start, end), inclusive, for a single range; None for the whole file: no header, several
+    ranges, or one that is not valid syntax. A start at or past `size` cannot be satisfied."""
+    match = RANGE_PATTERN.match(header.strip())
+    if not match or not (match[1] or match[2]):
+        return None
+    if match[1]:
+        start = int(match[1])
+        if match[2] and int(match[2]) < start:
+            return None  # RFC 7233 2.1: syntactically invalid, so the header is ignored
+        end = min(int(match[2]), size - 1) if match[2] else size - 1
+    else:  # a suffix: the last N bytes
+        start, end = max(size - int(match[2]), 0), size - 1  # "-0" asks for nothing: start == size
+    return start, end
+
+
+def _with_private_headers(response, download_name):
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = CACHE_CONTROL
+    response["X-Content-Type-Options"] = "nosniff"
     if download_name:
-        response["Content-Disposition"] = f'attachment; filename="{download_name}"'
+        response["Content-Disposition"] = content_disposition_header(True, download_name)
     return response
 
 

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import selectors, services
 from jobs.forms import JobForm
 from jobs.models import Job
-from jobs.serving import file_response
+from jobs.serving import file_response, image_content_type
 
 # htmx stops polling when a response has this status (htmx 2 and 4 alike).
 HTMX_STOP_POLLING = 286
@@ -74,6 +74,18 @@ def job_video(request, job_id):
         raise Http404("This job has no video yet.")
     download_name = f"{job.pk}.mp4" if "download" in request.GET else None
     return file_response(request, job.video, content_type="video/mp4", download_name=download_name)
+
+
+@login_required
+@require_GET
+def job_image(request, job_id):
+    """The input image the owner uploaded, shown on the job page. Only PNG, JPEG and WebP are
+    served, typed by the stored name's extension; anything else is 404, never served as is."""
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    content_type = image_content_type(job.input_image.name) if job.input_image else None
+    if content_type is None:
+        raise Http404("This job has no input image.")
+    return file_response(request, job.input_image, content_type=content_type)
 
 
 @login_required

@@ -205,7 +205,7 @@ class ImageRouterClient:
                 self._raise_refused(response)
             body = self._read_body(response, started)
         try:
-            return _parse_success(body)
+            return _parse_success(body, api_key=self._api_key)
         finally:
             body.close()
 
@@ -239,7 +239,7 @@ class ImageRouterClient:
             payload = None
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict) and error.get("message"):
-            _raise_error_body(error, response.status_code)
+            _raise_error_body(error, response.status_code, api_key=self._api_key)
         if response.status_code in (401, 403):
             message = "ImageRouter rejected the studio's API key; an admin must check it."
         else:
@@ -323,7 +323,7 @@ class ImageRouterClient:
         if response.status_code != 200 or (isinstance(payload, dict) and "error" in payload):
             error = payload.get("error") if isinstance(payload, dict) else None
             if isinstance(error, dict) and error.get("message"):
-                _raise_error_body(error, response.status_code)
+                _raise_error_body(error, response.status_code, api_key=self._api_key)
             raise RefusedError(f"ImageRouter answered HTTP {response.status_code} to {path}.")
         return payload
 
@@ -332,6 +332,8 @@ class ImageRouterClient:
 
 
 UNKNOWN_MESSAGE = "Outcome unknown: the provider may have charged for this"
+# Stands in for the API key wherever the provider's own text quotes it.
+REDACTED = "[redacted]"
 
 
 def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
@@ -344,12 +346,18 @@ def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError | ConnectionRefusedError)
 
 
-def _raise_error_body(error: dict, status: int) -> None:
-    message = str(error.get("message"))
-    error_type = str(error.get("type") or "")
+def _raise_error_body(error: dict, status: int, *, api_key: str) -> None:
+    # The provider's words go on to Job.error, notices, pages and logs. A provider that quotes
+    # the key back (a 401 saying which key it refused, say) must not carry it there.
+    message = _redact(str(error.get("message")), api_key)
+    error_type = _redact(str(error.get("type") or ""), api_key)
     if message.lower().startswith("insufficient credits"):
         raise InsufficientCreditsError(message, status=status, error_type=error_type)
     raise RefusedError(message, status=status, error_type=error_type)
+
+
+def _redact(text: str, api_key: str) -> str:
+    return text.replace(api_key, REDACTED) if api_key else text
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -376,7 +384,7 @@ def _created_at(value: Any) -> datetime | None:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def _parse_success(body: IO[bytes]) -> GenerationResult:
+def _parse_success(body: IO[bytes], *, api_key: str) -> GenerationResult:
     """Parse a 200 body. The base64 video, if any, is decoded straight to a temporary file."""
     video = tempfile.NamedTemporaryFile(suffix=".mp4")  # named, so ffmpeg can check it
     try:
@@ -388,7 +396,7 @@ def _parse_success(body: IO[bytes]) -> GenerationResult:
         if not isinstance(payload, dict):
             raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (its answer was unreadable)")
         if isinstance(payload.get("error"), dict):
-            _raise_error_body(payload["error"], 200)
+            _raise_error_body(payload["error"], 200, api_key=api_key)
         items = payload.get("data")
         item = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
         url = item.get("url") if isinstance(item.get("url"), str) else None

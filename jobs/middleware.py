@@ -44,7 +44,6 @@ class RequestBodyLimitMiddleware:
             },
             status=413,
         )
-        response["Connection"] = "close"
         return response
 
 

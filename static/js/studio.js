@@ -6,16 +6,18 @@
   // Polls while the tab is hidden are thinned to one every HIDDEN_POLL_MS: a background tab still
   // learns that its job finished, without asking the server every 2 seconds.
   var HIDDEN_POLL_MS = 30000;
-  var lastPoll = new WeakMap();
+  // Keyed by URL, not element: each answer replaces the polling element with a new one.
+  var lastPoll = new Map();
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     var element = event.detail.elt;
     if (!element.hasAttribute("data-poll")) return;
+    var url = element.getAttribute("hx-get");
     var now = Date.now();
-    if (document.visibilityState === "hidden" && now - (lastPoll.get(element) || 0) < HIDDEN_POLL_MS) {
+    if (document.visibilityState === "hidden" && now - (lastPoll.get(url) || 0) < HIDDEN_POLL_MS) {
       event.preventDefault();
       return;
     }
-    lastPoll.set(element, now);
+    lastPoll.set(url, now);
   });
 })();

@@ -33,3 +33,34 @@ def test_sign_up_generate_and_watch(live_server, worker, simulator, catalog, pag
 
     page.get_by_role("link", name="My videos", exact=True).click()
     assert page.get_by_text("a lighthouse in a storm").is_visible()
+
+
+def test_a_hidden_tab_stops_asking_every_two_seconds(live_server, simulator, catalog, page, alice):
+    from jobs.models import Job
+
+    job = Job.objects.create(owner=alice, prompt="waiting in the queue", model="ir/test-video")
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("alice-password-1")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/jobs/new/")
+    polls = []
+    page.on(
+        "request", lambda request: polls.append(request.url) if "/status" in request.url else None
+    )
+    page.goto(f"{live_server.url}/jobs/{job.pk}/")
+    page.wait_for_timeout(4500)
+    assert len(polls) >= 2  # visible: every 2 s
+
+    page.evaluate(
+        "() => Object.defineProperty(document, 'visibilityState', {get: () => 'hidden', configurable: true})"
+    )
+    polls.clear()
+    page.wait_for_timeout(5000)
+    assert polls == []  # hidden: at most one every 30 s, and one was just made
+
+    page.evaluate(
+        "() => Object.defineProperty(document, 'visibilityState', {get: () => 'visible', configurable: true})"
+    )
+    page.wait_for_timeout(2500)
+    assert len(polls) >= 1

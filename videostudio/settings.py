@@ -203,7 +203,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
 # Videos and uploads are private: they live under MEDIA_ROOT but are never given a public URL.
-# Only jobs.views.job_video serves them, after checking ownership.
+# Only jobs.views.job_video and job_image serve them, after checking ownership.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "var" / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

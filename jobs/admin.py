@@ -81,8 +81,19 @@ class JobAdmin(admin.ModelAdmin):
 
 @admin.register(VideoModel)
 class VideoModelAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "pricing", "price_min", "price_max", "seconds", "accepts_image"]
+    """The catalog comes from the provider; admins decide only who may choose each model."""
+
+    list_display = ["id", "name", "pricing", "price_min", "price_max", "seconds", "accepts_image",
+                    "visibility"]  # fmt: skip
+    list_editable = ["visibility"]
+    list_filter = ["visibility", "accepts_image", "pricing"]
     search_fields = ["id", "name"]
+    fields = ["id", "name", "visibility", "pricing", "price_min", "price_average", "price_max",
+              "seconds", "default_seconds", "sizes", "accepts_image", "synced_at"]  # fmt: skip
+    readonly_fields = [f for f in fields if f != "visibility"]
+
+    def has_add_permission(self, request):
+        return False  # models come from the provider's catalog (manage.py sync_models)
 
 
 @admin.register(Notice)

@@ -13,6 +13,11 @@ class VideoModel(models.Model):
         CALCULATED = "calculated", "calculated"
         POST_GENERATION = "post_generation", "set after generation"
 
+    class Visibility(models.TextChoices):
+        EVERYONE = "everyone", "Everyone"
+        STAFF = "staff", "Staff only"
+        HIDDEN = "hidden", "Hidden"
+
     id = models.CharField(primary_key=True, max_length=200)  # the provider's id, e.g. ir/test-video
     name = models.CharField(max_length=200)
     pricing = models.CharField(max_length=20, choices=Pricing.choices)
@@ -24,6 +29,10 @@ class VideoModel(models.Model):
     sizes = models.JSONField(default=list)  # e.g. ["1280x720", "720x1280"]; empty means any
     accepts_image = models.BooleanField(default=False)
     synced_at = models.DateTimeField()
+    # Set by admins, kept across syncs: who may choose this model on the form.
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.EVERYONE
+    )
 
     class Meta:
         ordering = ["id"]
@@ -97,6 +106,11 @@ class Job(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)  # as the provider reported it
     provider_url = models.URLField(max_length=2000, blank=True)  # public to anyone: never shown
     video = models.FileField(upload_to="videos/%Y/%m/", blank=True)
+    # A JPEG of the first frame, extracted with ffmpeg when the video is stored.
+    poster = models.FileField(upload_to="posters/%Y/%m/", blank=True)
+    # The secret in this job's share link; None when not shared. Revoking clears it, and sharing
+    # again makes a new one, so a revoked link never works again.
+    share_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     # When a message was last sent for this job (to run it or to store it). The sweeper re-sends

@@ -43,8 +43,13 @@ def spend_total_for_user(*, user) -> Decimal:
     return total or Decimal(0)
 
 
-def catalog_models():
-    return VideoModel.objects.order_by("price_max", "id")
+def catalog_models(*, user):
+    """The models `user` may choose, cheapest first: hidden ones for nobody, staff-only ones for
+    staff."""
+    models = VideoModel.objects.exclude(visibility=VideoModel.Visibility.HIDDEN)
+    if not user.is_staff:
+        models = models.filter(visibility=VideoModel.Visibility.EVERYONE)
+    return models.order_by("price_max", "id")
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,17 @@ from .budgets import OverBudgetError, budget_for, budget_set, estimate_for
 from .catalog import catalog_sync
 from .ledger import ledger_reconcile, ledger_record
 from .lifecycle import job_cancel, job_create, job_delete, job_retry
-from .limits import SubmitRateLimitedError, SubmitRefusedError, TooManyActiveJobsError
+from .limits import (
+    ModelUnavailableError,
+    SubmitRateLimitedError,
+    SubmitRefusedError,
+    TooManyActiveJobsError,
+)
 from .running import job_run, job_store
 from .sweeper import sweep
 
 __all__ = [
+    "ModelUnavailableError",
     "OverBudgetError",
     "SubmitRateLimitedError",
     "SubmitRefusedError",

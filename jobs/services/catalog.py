@@ -12,7 +12,8 @@ from jobs.models import VideoModel
 def catalog_sync() -> int:
     """Replace the catalog with the provider's video models. Returns how many there are.
 
-    A failed fetch raises and leaves the last good catalog untouched.
+    A failed fetch raises and leaves the last good catalog untouched. What the provider says is
+    overwritten; what admins set (visibility) is kept.
     """
     models = imagerouter.get_client().list_models(output="video")
     now = timezone.now()
@@ -20,9 +21,20 @@ def catalog_sync() -> int:
     rows = [row for row in rows if row is not None]
     with transaction.atomic():
         VideoModel.objects.exclude(pk__in=[row.pk for row in rows]).delete()
+        known = set(VideoModel.objects.values_list("pk", flat=True))
         for row in rows:
-            row.save()
+            if row.pk in known:
+                row.save(update_fields=PROVIDER_FIELDS)
+            else:
+                row.save()
     return len(rows)
+
+
+# Everything the provider decides; VideoModel.visibility is the studio's own.
+PROVIDER_FIELDS = [
+    "name", "pricing", "price_min", "price_average", "price_max", "seconds", "default_seconds",
+    "sizes", "accepts_image", "synced_at",
+]  # fmt: skip
 
 
 def _catalog_row(model_id: str, info: dict, now) -> VideoModel | None:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from jobs.models import Job
 
 from .budgets import budget_reserve, estimate_for
-from .limits import active_jobs_check, submit_rate_check
+from .limits import active_jobs_check, model_available_check, submit_rate_check
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,9 @@ def job_create(*, owner, prompt, model, size, seconds, response_format, image=No
     """Save a new job with a hold on its owner's budget, and enqueue it once the row is committed
     (so the worker can see it). Raises a SubmitRefusedError, and saves nothing, when refused.
 
-    1. Count the submit against the owner's per-minute rate (SubmitRateLimitedError).
+    1. Check the owner may use the model (ModelUnavailableError: hidden, staff-only, or gone
+       from the catalog), and count the submit against their per-minute rate
+       (SubmitRateLimitedError).
     2. In one transaction: lock the owner's budget row and check the estimate fits
        (OverBudgetError), then, still under that lock, check the cap on queued and running jobs
        (TooManyActiveJobsError).
@@ -26,6 +28,7 @@ def job_create(*, owner, prompt, model, size, seconds, response_format, image=No
     """
     from jobs.tasks import run_job
 
+    model_available_check(user=owner, model=model)
     submit_rate_check(user=owner)
     estimate = estimate_for(model)
     with transaction.atomic():

@@ -33,6 +33,20 @@ class TooManyActiveJobsError(SubmitRefusedError):
         )
 
 
+class ModelUnavailableError(SubmitRefusedError):
+    def __init__(self, *, model: str):
+        self.model = model
+        super().__init__(f"{model} is not available in this studio any more. Choose another model.")
+
+
+def model_available_check(*, user, model: str) -> None:
+    """Refuse a model that is not in the catalog, or that admins hid or kept for staff."""
+    from jobs import selectors
+
+    if not selectors.catalog_models(user=user).filter(pk=model).exists():
+        raise ModelUnavailableError(model=model)
+
+
 def submit_rate_check(*, user) -> None:
     """Count this submit against the user's JOB_SUBMITS_PER_MINUTE; raise when over.
 

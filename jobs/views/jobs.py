@@ -16,7 +16,7 @@ HTMX_STOP_POLLING = 286
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_create(request):
-    models = list(selectors.catalog_models())
+    models = list(selectors.catalog_models(user=request.user))
     form = JobForm(request.POST or None, request.FILES or None, models=models)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -55,7 +56,7 @@ def make_form(files=None, models=None, **data):
         "response_format": "url",
         **data,
     }
-    return JobForm(fields, files or {}, models=models or list(catalog_models()))
+    return JobForm(fields, files or {}, models=models or list(catalog_models(user=AnonymousUser())))
 
 
 def upload(name="in.png", kind="PNG", size=(32, 32)):

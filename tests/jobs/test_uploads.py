@@ -9,6 +9,7 @@ import struct
 import zlib
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
@@ -45,7 +46,7 @@ def form_with(name, data, content_type="image/png"):
         "seconds": "auto",
         "response_format": "url",
     }
-    return JobForm(fields, {"image": image}, models=list(catalog_models()))
+    return JobForm(fields, {"image": image}, models=list(catalog_models(user=AnonymousUser())))
 
 
 def image_error(form) -> str:

@@ -126,8 +126,14 @@ class Job(models.Model):
         indexes = [
             # My videos: a user's jobs, newest first.
             models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
-            # The admin's status filter.
+            # The admin's status filter, and a queued job's place in the queue.
             models.Index(fields=["status", "created_at"], name="job_status_created"),
+            # The typical wait for a model: its latest successes (selectors.typical_wait_seconds).
+            models.Index(
+                fields=["model", "-finished_at"],
+                name="job_model_succeeded",
+                condition=models.Q(status="succeeded"),
+            ),
             # The sweeper: live jobs whose run or message is overdue.
             models.Index(
                 fields=["status", "enqueued_at"],

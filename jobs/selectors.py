@@ -37,6 +37,43 @@ def job_list_for_user(*, user):
     return Job.objects.filter(owner=user, deleted_at__isnull=True).order_by("-created_at")
 
 
+# How many recent successes the wait estimate looks at: enough to be steady, recent enough to
+# follow a provider that speeds up or slows down.
+LATENCY_SAMPLE = 50
+
+
+def typical_wait_seconds(*, model_id: str) -> float | None:
+    """The median time from start to stored video of the last LATENCY_SAMPLE successes on this
+    model in this studio; None before its first success.
+
+    Uses the job_model_succeeded index, so it reads at most LATENCY_SAMPLE rows.
+    """
+    rows = (
+        Job.objects.filter(model=model_id, status=Job.Status.SUCCEEDED, started_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at")[:LATENCY_SAMPLE]
+    )
+    waits = sorted((finished - started).total_seconds() for started, finished in rows)
+    if not waits:
+        return None
+    middle = len(waits) // 2
+    return waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    mine: int  # queued jobs of the same owner ahead of this one, plus one
+    studio: int  # queued jobs of anyone ahead of this one, plus one
+
+
+def queue_position(*, job: Job) -> QueuePosition:
+    """Where a QUEUED job stands: 1 means next. Two counts on the job_status_created index."""
+    ahead = Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=job.created_at)
+    return QueuePosition(
+        mine=ahead.filter(owner_id=job.owner_id).count() + 1, studio=ahead.count() + 1
+    )
+
+
 def spend_total_for_user(*, user) -> Decimal:
     """What the user's jobs cost, deleted ones included: deleting a video does not refund it."""
     total = Job.objects.filter(owner=user).aggregate(total=Sum("cost"))["total"]

@@ -103,3 +103,54 @@ def test_admins_set_visibility_from_the_model_list(admin_client):
     assert admin_client.post(changelist, data).status_code == 302
     assert VideoModel.objects.get(pk="openai/sora-2").visibility == "hidden"
     assert admin_client.get(reverse("admin:jobs_videomodel_add")).status_code == 403
+
+
+# --- Waits and queue places ---------------------------------------------------------------------
+
+
+def finished(owner, model, seconds, *, status=Job.Status.SUCCEEDED, ago=0):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    end = timezone.now() - timedelta(minutes=ago)
+    return Job.objects.create(
+        owner=owner, model=model, status=status,
+        started_at=end - timedelta(seconds=seconds), finished_at=end,
+    )  # fmt: skip
+
+
+def test_the_typical_wait_is_the_median_of_this_models_recent_successes(alice):
+    from jobs.selectors import typical_wait_seconds
+
+    assert typical_wait_seconds(model_id="kling/kling-2.1-standard") is None
+    for seconds in (40, 60, 600):
+        finished(alice, "kling/kling-2.1-standard", seconds)
+    finished(alice, "kling/kling-2.1-standard", 5, status=Job.Status.FAILED)
+    finished(alice, "openai/sora-2", 1)
+
+    assert typical_wait_seconds(model_id="kling/kling-2.1-standard") == 60
+
+
+def test_the_typical_wait_forgets_old_history(alice):
+    from jobs.selectors import LATENCY_SAMPLE, typical_wait_seconds
+
+    for n in range(LATENCY_SAMPLE):
+        finished(alice, "openai/sora-2", 300, ago=1000 + n)  # slow, long ago
+    for n in range(LATENCY_SAMPLE):
+        finished(alice, "openai/sora-2", 30, ago=n)  # fast, lately
+
+    assert typical_wait_seconds(model_id="openai/sora-2") == 30
+
+
+def test_a_queued_job_knows_its_place_in_its_owners_queue_and_the_studios(alice, bob):
+    from jobs.selectors import queue_position
+
+    Job.objects.create(owner=bob, model="ir/test-video")
+    Job.objects.create(owner=alice, model="ir/test-video")
+    Job.objects.create(owner=alice, model="ir/test-video", status=Job.Status.RUNNING)
+    mine = Job.objects.create(owner=alice, model="ir/test-video")
+
+    position = queue_position(job=mine)
+
+    assert (position.mine, position.studio) == (2, 3)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<uuid:job_id>/status/", views.job_status, name="status"),
     path("<uuid:job_id>/video/", views.job_video, name="video"),
     path("<uuid:job_id>/image/", views.job_image, name="image"),
+    path("<uuid:job_id>/poster/", views.job_poster, name="poster"),
     path("<uuid:job_id>/cancel/", views.job_cancel, name="cancel"),
     path("<uuid:job_id>/retry/", views.job_retry, name="retry"),
     path("<uuid:job_id>/delete/", views.job_delete, name="delete"),

@@ -89,6 +89,16 @@ def job_image(request, job_id):
 
 
 @login_required
+@require_GET
+def job_poster(request, job_id):
+    """The poster frame (a JPEG made when the video was stored), for the player and the cards."""
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if not job.poster:
+        raise Http404("This job has no poster.")
+    return file_response(request, job.poster, content_type="image/jpeg")
+
+
+@login_required
 @require_POST
 def job_cancel(request, job_id):
     job = selectors.job_get_for_owner(user=request.user, job_id=job_id)

@@ -1,7 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import ordinal
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import selectors, services
@@ -50,11 +52,48 @@ def job_list(request):
     )
 
 
+def _duration_text(seconds: int) -> str:
+    """45 s, 2 min, 1 min 10 s: the same words static/js/job.js writes as the timer ticks."""
+    minutes, seconds = divmod(seconds, 60)
+    if not minutes:
+        return f"{seconds} s"
+    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+
+
+def _status_context(job: Job) -> dict:
+    """The job and where it stands, for the status fragment on the page and in every poll.
+
+    The poll comes every 2 s from every open job page, so this stays cheap. Beyond the job's
+    own row (by primary key), a QUEUED job adds two COUNTs on the job_status_created index (its
+    place in the queue), and a RUNNING one reads at most LATENCY_SAMPLE rows of the
+    job_model_succeeded partial index (the typical wait). Other states add nothing.
+    """
+    context = {"job": job}
+    if job.status == Job.Status.QUEUED and job.not_before is None:
+        place = selectors.queue_position(job=job)
+        context["queue_mine"] = ordinal(place.mine)
+        context["queue_studio"] = ordinal(place.studio)
+    elif job.status == Job.Status.RUNNING and job.started_at is not None:
+        elapsed = job.elapsed_seconds
+        context["elapsed"] = _duration_text(elapsed)
+        # ISO 8601 with milliseconds, which every browser's Date.parse reads. The server's clock
+        # at render goes along, so job.js counts from it and a wrong client clock doesn't matter.
+        context["started_at_iso"] = job.started_at.isoformat(timespec="milliseconds")
+        context["server_now_iso"] = timezone.now().isoformat(timespec="milliseconds")
+        typical = selectors.typical_wait_seconds(model_id=job.model)
+        if typical is not None:
+            typical = max(1, round(typical))
+            context["typical_wait"] = typical
+            context["typical_wait_text"] = _duration_text(typical)
+            context["past_typical_wait"] = elapsed >= typical
+    return context
+
+
 @login_required
 @require_GET
 def job_detail(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
-    return render(request, "jobs/job_detail.html", {"job": job})
+    return render(request, "jobs/job_detail.html", _status_context(job))
 
 
 @login_required
@@ -63,7 +102,7 @@ def job_status(request, job_id):
     """The status fragment that the job page polls. Terminal answers stop the polling."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     status = HTMX_STOP_POLLING if job.is_terminal else 200
-    return render(request, "jobs/job_detail.html#status", {"job": job}, status=status)
+    return render(request, "jobs/job_detail.html#status", _status_context(job), status=status)
 
 
 @login_required

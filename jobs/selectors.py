@@ -351,3 +351,37 @@ def live_holds_total() -> Decimal:
     """What every job in flight may still cost: the provider reserves it while the job runs."""
     live = Job.objects.filter(status__in=Job.LIVE)
     return (live.aggregate(total=Sum("hold"))["total"] or Decimal(0)).quantize(MICRODOLLAR)
+
+
+# My videos: the gallery ------------------------------------------------------------------------
+
+
+def job_search_for_user(*, user, status: str = "", model: str = "", query: str = ""):
+    """The user's own jobs, newest first, narrowed by status, model and words in the prompt.
+
+    The owner filter and the order ride the job_owner_created index. The prompt search is a plain
+    icontains, a scan of the owner's rows: fine for the hundreds of jobs a person makes, but at
+    scale it would want a trigram (pg_trgm GIN) or full-text index on the prompt.
+    """
+    jobs = Job.objects.filter(owner=user, deleted_at__isnull=True)
+    if status:
+        jobs = jobs.filter(status=status)
+    if model:
+        jobs = jobs.filter(model=model)
+    if query:
+        jobs = jobs.filter(prompt__icontains=query)
+    return jobs.order_by("-created_at", "-pk")
+
+
+def job_models_for_user(*, user) -> list[str]:
+    """The models the user's own jobs used, for the gallery's model filter: it offers what they
+    can find, including models since dropped from the catalog."""
+    models = Job.objects.filter(owner=user, deleted_at__isnull=True).values_list("model", flat=True)
+    return list(models.distinct().order_by("model"))
+
+
+def jobs_selected_by_owner(*, user, job_ids):
+    """The user's own jobs among `job_ids`, for bulk actions that destroy or hand over files.
+    Anyone else's id, staff included, is simply not there; so are deleted and unknown ones."""
+    jobs = Job.objects.filter(owner=user, deleted_at__isnull=True, pk__in=job_ids)
+    return jobs.order_by("-created_at", "-pk")

@@ -1,17 +1,21 @@
 from django.urls import path
 
+from .views import gallery
 from .views import jobs as views
 
 app_name = "jobs"
 
 urlpatterns = [
-    path("", views.job_list, name="list"),
+    path("", gallery.job_list, name="list"),
+    path("selected/delete/", gallery.job_delete_selected, name="delete_selected"),
+    path("selected/download/", gallery.job_download_selected, name="download_selected"),
     path("new/", views.job_create, name="create"),
     path("<uuid:job_id>/", views.job_detail, name="detail"),
     path("<uuid:job_id>/status/", views.job_status, name="status"),
     path("<uuid:job_id>/video/", views.job_video, name="video"),
     path("<uuid:job_id>/image/", views.job_image, name="image"),
     path("<uuid:job_id>/poster/", views.job_poster, name="poster"),
+    path("<uuid:job_id>/card/", gallery.job_card, name="card"),
     path("<uuid:job_id>/cancel/", views.job_cancel, name="cancel"),
     path("<uuid:job_id>/retry/", views.job_retry, name="retry"),
     path("<uuid:job_id>/delete/", views.job_delete, name="delete"),

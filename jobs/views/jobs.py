@@ -39,19 +39,6 @@ def job_create(request):
     return render(request, "jobs/job_form.html", {"form": form, "catalog_empty": not models})
 
 
-@login_required
-@require_GET
-def job_list(request):
-    return render(
-        request,
-        "jobs/job_list.html",
-        {
-            "jobs": selectors.job_list_for_user(user=request.user),
-            "total_spend": selectors.spend_total_for_user(user=request.user),
-        },
-    )
-
-
 def _duration_text(seconds: int) -> str:
     """45 s, 2 min, 1 min 10 s: the same words static/js/job.js writes as the timer ticks."""
     minutes, seconds = divmod(seconds, 60)

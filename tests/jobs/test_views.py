@@ -126,7 +126,7 @@ def test_my_videos_lists_my_jobs_newest_first_with_total_spend(alice_client, ali
 
     html = alice_client.get(reverse("jobs:list")).content.decode()
 
-    assert html.index("newer") < html.index("older")
+    assert html.index(">newer</a>") < html.index(">older</a>")  # the cards' titles
     assert "bobs secret" not in html
     assert "$0.75" in html
 

@@ -3,15 +3,20 @@ import math
 import os
 import re
 import struct
+import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
+from django.http import Http404
+from django.urls import reverse_lazy
 from PIL import Image, UnidentifiedImageError
 
+from . import selectors
 from .models import Job, VideoModel
 from .templatetags.studio import usd
 
@@ -51,6 +56,10 @@ PILLOW_READ_ERRORS = (
 # JPEG start-of-frame markers, which carry the image size (C4, C8 and CC are not frames).
 JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 MEGABYTE = 1024 * 1024
+# What the model select sends when it changes: the model itself (htmx adds the select), the
+# fields that depend on the model, and the hidden ids of an earlier image. Not the prompt (it
+# stays where it is and could be 10,000 characters long in a URL), not the file, not the token.
+OPTIONS_INCLUDE = "#model-options select, #model-options input:not([type=file])"
 
 NOT_AN_IMAGE = "This file is not an image. Choose a PNG, JPEG or WebP picture."
 UNREADABLE_IMAGE = (
@@ -72,7 +81,35 @@ class SignupForm(UserCreationForm):
         fields = ("username",)
 
 
+@dataclass(frozen=True)
+class EarlierImage:
+    """An image from one of the person's own earlier jobs that the form offers to use again:
+    the job's input image, or (is_frame) the last frame of its video."""
+
+    job: Job
+    is_frame: bool = False
+
+    @property
+    def description(self) -> str:
+        if self.is_frame:
+            return "the last frame of your earlier video"
+        return "the input image from your earlier video"
+
+    @property
+    def choice_label(self) -> str:
+        return "Use this frame" if self.is_frame else "Use that image again"
+
+
+EARLIER_IMAGE_GONE = (
+    "The image from your earlier video is no longer there. Choose an image, or none."
+)
+
+
 class JobForm(forms.Form):
+    """The generate form. The seconds and size widgets, and whether the image field shows, follow
+    the chosen model (`chosen_model`); the model select asks the options view for them again when
+    it changes. clean() re-checks everything for the model actually posted."""
+
     prompt = forms.CharField(
         label="Prompt",
         # maxlength stops the browser early; clean_prompt says how much too long a prompt is.
@@ -92,6 +129,28 @@ class JobForm(forms.Form):
             "invalid_choice": "“%(value)s” is not a model this studio offers. "
             "Choose one from the list.",
         },
+        widget=forms.Select(
+            attrs={
+                "hx-get": reverse_lazy("jobs:create_options"),
+                "hx-trigger": "change",
+                "hx-target": "#model-options",
+                "hx-swap": "innerHTML",
+                "hx-include": OPTIONS_INCLUDE,
+                "hx-sync": "this:replace",  # choosing quickly: only the last choice's answer counts
+            }
+        ),
+    )
+    # Both are text on the server, whatever the widget: a select offers the model's choices, but
+    # what is posted is checked against the model here (clean), never trusted.
+    seconds = forms.CharField(
+        label="Seconds",
+        initial="auto",
+        max_length=10,
+        help_text="auto, or one of the durations the model offers.",
+        error_messages={
+            "required": "Enter auto, or a whole number of seconds from 1 to 60.",
+            "max_length": "Enter auto, or a whole number of seconds from 1 to 60.",
+        },
     )
     size = forms.CharField(
         label="Size",
@@ -101,16 +160,6 @@ class JobForm(forms.Form):
         error_messages={
             "required": "Enter auto, or a size such as 1280x720.",
             "max_length": "Enter auto, or a size such as 1280x720.",
-        },
-    )
-    seconds = forms.CharField(
-        label="Seconds",
-        initial="auto",
-        max_length=10,
-        help_text="auto, or one of the durations the model offers.",
-        error_messages={
-            "required": "Enter auto, or a whole number of seconds from 1 to 60.",
-            "max_length": "Enter auto, or a whole number of seconds from 1 to 60.",
         },
     )
     response_format = forms.ChoiceField(
@@ -126,17 +175,116 @@ class JobForm(forms.Form):
         label="Image",
         required=False,
         help_text="Optional, for image-to-video: PNG, JPEG or WebP.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/png,image/jpeg,image/webp", "data-preview": "true"}
+        ),
+    )
+    # An image from an earlier job of the same person: the id travels in the form, and the job
+    # is looked up again, for this owner, on every request (see _find_earlier_image).
+    image_from_job = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    frame_from_job = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    use_earlier_image = forms.BooleanField(
+        label="Use that image again",
+        required=False,
+        initial=True,
+        # Kept as the person left it when the model changes and the options are swapped.
+        widget=forms.CheckboxInput(attrs={"hx-preserve": "true"}),
     )
 
-    def __init__(self, *args, models=(), **kwargs):
+    def __init__(self, *args, models=(), owner=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.initial = dict(self.initial)  # adjusted below; never the caller's dict
         self.catalog = {model.id: model for model in models}
         self.fields["model"].choices = [
-            (model.id, _model_label(model)) for model in self.catalog.values()
+            (model.id, model_label(model)) for model in self.catalog.values()
         ]
         if "ir/test-video" in self.catalog:
             self.fields["model"].initial = "ir/test-video"
+        self.chosen_model = self._chosen_model()
+        if self.chosen_model is not None:
+            self._fit_to(self.chosen_model)
+        self.earlier_image, self._earlier_image_asked = self._find_earlier_image(owner)
+        if self.earlier_image is not None:
+            self.fields["use_earlier_image"].label = self.earlier_image.choice_label
+            self.fields[
+                "image"
+            ].help_text = (
+                "Or choose another PNG, JPEG or WebP: a file you choose replaces the earlier one."
+            )
+            if self.chosen_model is not None and not self.chosen_model.accepts_image:
+                self.initial["use_earlier_image"] = False
+        self.image_to_reuse: EarlierImage | None = None  # set by clean()
+
+    def _value(self, name):
+        """What the form was given for `name`: the posted value, or the initial one."""
+        if self.is_bound:
+            return self.data.get(self.add_prefix(name))
+        return self.initial.get(name)
+
+    def _chosen_model(self) -> VideoModel | None:
+        """The model whose options the form shows: the one given, if offered, else the default."""
+        default = self.catalog.get(self.fields["model"].initial) or next(
+            iter(self.catalog.values()), None
+        )
+        model = self.catalog.get(self._value("model") or "")
+        if model is None and not self.is_bound and default is not None:
+            self.initial["model"] = default.id
+        return model or default
+
+    def _fit_to(self, model: VideoModel) -> None:
+        """Offer only what `model` makes, and start from values it accepts."""
+        seconds, size = self.fields["seconds"], self.fields["size"]
+        choices, default = seconds_choices(model)
+        seconds.widget = forms.Select(choices=choices)
+        seconds.initial = default
+        seconds.help_text = (
+            f"The lengths {model.id} makes."
+            if model.seconds
+            else f"{model.id} sets its own length."
+        )
+        if model.sizes:
+            size.widget = forms.Select(choices=size_choices(model))
+            size.help_text = f"auto lets {model.id} choose; or one of the sizes it makes."
+        else:
+            size.widget = forms.TextInput(attrs={"placeholder": "1280x720"})
+            size.widget.attrs.update(size.widget_attrs(size.widget))  # maxlength, as at first
+            size.help_text = (
+                f"auto, or any width x height from {SIZE_SIDE_MIN} to {SIZE_SIDE_MAX:,} pixels, "
+                "for example 1280x720."
+            )
+        if self.is_bound:
+            return
+        if self.initial.get("seconds") not in dict(choices):
+            self.initial["seconds"] = default
+        if not size_fits(model, self.initial.get("size")):
+            self.initial["size"] = "auto"
+
+    def _find_earlier_image(self, owner) -> tuple[EarlierImage | None, bool]:
+        """(the earlier image the form names, whether it names one at all). Looked up for
+        `owner` each time, so an id in the page is never trusted: someone else's job, a deleted
+        one, or one without that image gives None."""
+        for name, is_frame in (("frame_from_job", True), ("image_from_job", False)):
+            raw = self._value(name)
+            if not raw:
+                continue
+            job = _owned_job(owner, raw)
+            if job is None:
+                return None, True
+            if is_frame and (job.status != Job.Status.SUCCEEDED or not job.video):
+                return None, True
+            if not is_frame and not job.input_image:
+                return None, True
+            return EarlierImage(job=job, is_frame=is_frame), True
+        return None, False
+
+    @property
+    def image_field_hidden(self) -> bool:
+        """The image field is hidden (the `hidden` attribute) for a model without image input,
+        unless it carries an error the person must see."""
+        model = self.chosen_model
+        if model is None or model.accepts_image:
+            return False
+        return not (self.is_bound and "image" in self.errors)
 
     def clean_prompt(self) -> str:
         # A browser sends each typed line break as \r\n but counts it as one character against
@@ -201,12 +349,21 @@ class JobForm(forms.Form):
         model = cleaned.get("model")
         if not isinstance(model, VideoModel):
             return cleaned
-        image_sent = bool(cleaned.get("image")) or self.has_error("image")
+        self.image_to_reuse = self._earlier_image_to_use(cleaned)
+        image_sent = (
+            bool(cleaned.get("image")) or self.has_error("image") or self.image_to_reuse is not None
+        )
         if cleaned.get("image") and not model.accepts_image:
             self.add_error(
                 "image",
                 f"{model.id} does not take an input image. Remove the image, or choose a model "
                 "marked “image → video”.",
+            )
+        elif self.image_to_reuse is not None and not model.accepts_image:
+            self.add_error(
+                "image",
+                f"{model.id} does not take an input image. Untick “"
+                f"{self.image_to_reuse.choice_label}”, or choose a model marked “image → video”.",
             )
         # Only an image-to-video model that is given an image may run without a prompt.
         needs_prompt = not (model.accepts_image and image_sent)
@@ -223,6 +380,17 @@ class JobForm(forms.Form):
         if size and size != "auto":
             self._check_size_for(model, size)
         return cleaned
+
+    def _earlier_image_to_use(self, cleaned) -> EarlierImage | None:
+        """The earlier image to send, if the box is ticked and no new file was chosen (a chosen
+        file wins). A ticked box whose image is gone, or not this person's, is an error."""
+        if not cleaned.get("use_earlier_image") or cleaned.get("image"):
+            return None
+        if self.has_error("image"):
+            return None
+        if self.earlier_image is None and self._earlier_image_asked:
+            self.add_error("image", EARLIER_IMAGE_GONE)
+        return self.earlier_image
 
     def _check_size_for(self, model: VideoModel, size: str) -> None:
         if model.sizes:
@@ -242,15 +410,122 @@ class JobForm(forms.Form):
             )
 
 
-def _model_label(model: VideoModel) -> str:
+def _owned_job(owner, raw) -> Job | None:
+    if owner is None:
+        return None
+    try:
+        job_id = uuid.UUID(str(raw))
+    except ValueError:
+        return None
+    try:
+        return selectors.job_get_for_owner(user=owner, job_id=job_id)
+    except Http404:
+        return None
+
+
+def seconds_choices(model: VideoModel) -> tuple[list[tuple[str, str]], str]:
+    """(the seconds select's choices, the one selected at first): the model's durations, with
+    its default selected; auto when it lists none or names no default."""
+    choices = [(str(value), f"{value} seconds") for value in model.seconds]
+    if model.seconds and model.default_seconds in model.seconds:
+        return choices, str(model.default_seconds)
+    return [("auto", "auto: the model decides"), *choices], "auto"
+
+
+def size_choices(model: VideoModel) -> list[tuple[str, str]]:
+    """auto, then the sizes the model makes, each with its shape, as in "1280 x 720 (landscape)" but with a times sign."""
+    choices = [("auto", "auto: the model decides")]
+    for size in model.sizes:
+        match = SIZE_PATTERN.match(size)
+        if not match:
+            choices.append((size, size))
+            continue
+        width, height = int(match[1]), int(match[2])
+        shape = "landscape" if width > height else "portrait" if height > width else "square"
+        choices.append((size, f"{width} × {height} ({shape})"))
+    return choices
+
+
+def size_fits(model: VideoModel, size: str | None) -> bool:
+    """Whether `size` is one `model` takes, as the form would accept it (for prefilling)."""
+    if size == "auto":
+        return True
+    if not size:
+        return False
+    if model.sizes:
+        return size in model.sizes
+    match = SIZE_PATTERN.match(size)
+    return bool(match) and all(
+        SIZE_SIDE_MIN <= int(side) <= SIZE_SIDE_MAX for side in match.groups()
+    )
+
+
+# What the form says about a model: its price, the budget left, the usual wait. The model
+# select's labels and the estimate beside it use these same words, so they always agree.
+
+NO_WAIT_HISTORY = (
+    "No videos from this model here yet; video models usually take from 20 seconds to a few "
+    "minutes."
+)
+
+
+def price_words(model: VideoModel) -> str:
+    """What a video on `model` costs, as the catalog says: "free", "$0.60", "about $0.30, at
+    most $0.50", or "price set after generation, usually $0.40 to $1.20" (with an en dash)."""
     if model.is_free:
-        price = "free"
-    elif model.price_min == model.price_max:
-        price = usd(model.price_max)
-    else:
-        price = f"{usd(model.price_min)}–{usd(model.price_max)}"
+        return "free"
+    if model.pricing == VideoModel.Pricing.POST_GENERATION:
+        return f"price set after generation, usually {_usd_range(model.price_min, model.price_max)}"
+    if model.price_min == model.price_max:
+        return usd(model.price_max)
+    return f"about {usd(model.price_average)}, at most {usd(model.price_max)}"
+
+
+def model_label(model: VideoModel) -> str:
+    """The model select's option: name, price and, for image-to-video, a tag."""
     tag = " · image → video" if model.accepts_image else ""
-    return f"{model.name} ({price}){tag}"
+    return f"{model.name} · {price_words(model)}{tag}"
+
+
+def budget_words(status: selectors.BudgetStatus) -> str:
+    if status.limit is None:
+        return "No monthly limit."
+    return f"You have {usd(max(status.left, Decimal(0)))} left this month."
+
+
+def over_budget_words(model: VideoModel, status: selectors.BudgetStatus) -> str:
+    """A warning when the model's top price is more than what is left: the submit would be
+    refused (budgets.budget_reserve holds the top price). Empty when it fits."""
+    if status.limit is None or model.price_max <= status.left:
+        return ""
+    return (
+        f"This model can cost up to {usd(model.price_max)}, more than you have left, so "
+        "Generate would be refused. Choose a cheaper model, or ask an admin to raise your budget."
+    )
+
+
+def wait_words(median_seconds: float | None, sample: int) -> str:
+    """How long a video on this model usually takes here, or the honest general answer."""
+    if median_seconds is None or sample < 1:
+        return NO_WAIT_HISTORY
+    basis = "the only one made here so far" if sample == 1 else f"median of the last {sample} here"
+    return f"Usually ready in about {duration_words(median_seconds)} ({basis})."
+
+
+def duration_words(seconds: float) -> str:
+    """70 → "1 min 10 s", 45 → "45 s", 120 → "2 min", 3900 → "1 h 5 min"."""
+    total = max(1, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, rest = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _usd_range(low, high) -> str:
+    return usd(high) if low == high else f"{usd(low)}–{usd(high)}"
 
 
 def _one_of(values) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import gallery
+from .views import compose, gallery
 from .views import jobs as views
 
 app_name = "jobs"
@@ -10,10 +10,12 @@ urlpatterns = [
     path("selected/delete/", gallery.job_delete_selected, name="delete_selected"),
     path("selected/download/", gallery.job_download_selected, name="download_selected"),
     path("new/", views.job_create, name="create"),
+    path("new/options/", compose.job_create_options, name="create_options"),
     path("<uuid:job_id>/", views.job_detail, name="detail"),
     path("<uuid:job_id>/status/", views.job_status, name="status"),
     path("<uuid:job_id>/video/", views.job_video, name="video"),
     path("<uuid:job_id>/image/", views.job_image, name="image"),
+    path("<uuid:job_id>/last-frame/", compose.job_last_frame, name="last_frame"),
     path("<uuid:job_id>/poster/", views.job_poster, name="poster"),
     path("<uuid:job_id>/card/", gallery.job_card, name="card"),
     path("<uuid:job_id>/cancel/", views.job_cancel, name="cancel"),

@@ -1,0 +1,182 @@
+"""The generate form around JobForm: the fields that follow the chosen model, its estimate and
+usual wait, prefilling from an earlier job (?from, ?frame), and the last frame of a video to
+use as the next one's input image."""
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.base import ContentFile
+from django.http import Http404, HttpResponse, HttpResponseNotFound
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from jobs import selectors
+from jobs.forms import (
+    EarlierImage,
+    JobForm,
+    budget_words,
+    over_budget_words,
+    price_words,
+    wait_words,
+)
+from jobs.frames import FrameError, frame_image
+from jobs.models import Job, VideoModel
+from jobs.serving import CACHE_CONTROL
+
+MODEL_NOT_OFFERED = "You cannot choose this model. Reload the page to see the models you can."
+# What the options view reads from the model select's request (see forms.OPTIONS_INCLUDE).
+CARRIED_FIELDS = ("model", "seconds", "size", "image_from_job", "frame_from_job")
+
+
+class EarlierImageUnreadableError(Exception):
+    """The earlier job's image, or its video's last frame, could not be read at submit."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the form says beside the chosen model."""
+
+    price: str  # "about $0.30, at most $0.50"
+    budget: str  # "You have $4.50 left this month." or "No monthly limit."
+    warning: str  # set when the model's top price is more than what is left
+    wait: str  # "Usually ready in about 1 min 10 s (median of the last 12 here)."
+
+
+@login_required
+@require_GET
+def job_create_options(request):
+    """The form's fields that follow the model (seconds, size, the image field), and out of band
+    its estimate, budget and usual wait: what the model select fetches when it changes. Seconds
+    and size carry over when the new model takes them."""
+    models = list(selectors.catalog_models(user=request.user))
+    if request.GET.get("model") not in {model.id for model in models}:
+        return HttpResponseNotFound(MODEL_NOT_OFFERED, content_type="text/plain; charset=utf-8")
+    initial = {name: request.GET[name] for name in CARRIED_FIELDS if name in request.GET}
+    initial["use_earlier_image"] = "use_earlier_image" in request.GET
+    form = JobForm(models=models, owner=request.user, initial=initial)
+    return render(request, "jobs/_form_options.html", form_context(request, form, facts_oob=True))
+
+
+@login_required
+@require_GET
+def job_last_frame(request, job_id):
+    """The last frame of the owner's finished video, as a lossless PNG: the preview on the form
+    when that frame is to start the next video. Made afresh each time; ffmpeg reads only the
+    video's last second, and the browser keeps the answer for an hour."""
+    job = selectors.job_get_for_owner(user=request.user, job_id=job_id)
+    if job.status != Job.Status.SUCCEEDED or not job.video:
+        raise Http404("This job has no finished video.")
+    try:
+        png = frame_image(job.video, last=True, image_format="png")
+    except (FrameError, OSError, subprocess.SubprocessError):
+        raise Http404("The last frame of this video could not be read.") from None
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = CACHE_CONTROL
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def prefilled_form(request, models: list[VideoModel]) -> tuple[JobForm, str]:
+    """(the form for a GET of /jobs/new/, a note for the model field). Empty, or prefilled
+    from an earlier job of the same person (anyone else's is 404):
+
+    - ?from=<id>: its prompt, model, size, seconds and response format, and its input image
+      offered again; &edit=1 also puts the cursor in the prompt. A model no longer offered
+      gets the note, and the rest is prefilled.
+    - ?frame=<id>: a finished video's last frame as the input image, with a model that takes
+      one: the video's own if it can, else the cheapest offered.
+    """
+    catalog = {model.id: model for model in models}
+    initial, note = {}, ""
+    if "from" in request.GET:
+        job = _owned_job_or_404(request.user, request.GET["from"])
+        initial.update(
+            prompt=job.prompt,
+            model=job.model,
+            size=job.size,
+            seconds=job.seconds,
+            response_format=job.response_format,
+        )
+        if job.input_image:
+            initial.update(image_from_job=job.pk, use_earlier_image=True)
+        if job.model not in catalog:
+            note = (
+                f"{job.model}, the model of your earlier video, is no longer offered. "
+                "Choose another; everything else is as you had it."
+            )
+    if "frame" in request.GET:
+        job = _owned_job_or_404(request.user, request.GET["frame"])
+        if job.status != Job.Status.SUCCEEDED or not job.video:
+            raise Http404("This job has no finished video.")
+        candidates = [catalog.get(initial.get("model")), catalog.get(job.model), *models]
+        model = next((m for m in candidates if m is not None and m.accepts_image), None)
+        if model is None:
+            note = (
+                "None of the models you can choose takes an input image, so the frame is not used."
+            )
+        else:
+            initial.update(
+                model=model.id, frame_from_job=job.pk, image_from_job=None, use_earlier_image=True
+            )
+    form = JobForm(models=models, owner=request.user, initial=initial)
+    if request.GET.get("edit"):
+        form.fields["prompt"].widget.attrs["autofocus"] = True
+    return form, note
+
+
+def form_context(request, form: JobForm, **extra) -> dict:
+    model = form.chosen_model
+    facts = model_facts(user=request.user, model=model) if model is not None else None
+    return {"form": form, "facts": facts, **extra}
+
+
+def model_facts(*, user, model: VideoModel) -> ModelFacts:
+    status = selectors.budget_status_for_user(user=user)
+    median = selectors.typical_wait_seconds(model_id=model.id)
+    sample = _wait_sample_size(model.id) if median is not None else 0
+    return ModelFacts(
+        price=price_words(model),
+        budget=budget_words(status),
+        warning=over_budget_words(model, status),
+        wait=wait_words(median, sample),
+    )
+
+
+def earlier_image_file(earlier: EarlierImage | None) -> ContentFile | None:
+    """The bytes to send as the new job's input image: a copy of the earlier job's input image,
+    or its video's last frame extracted again (input.png). None when there is none."""
+    if earlier is None:
+        return None
+    try:
+        if earlier.is_frame:
+            png = frame_image(earlier.job.video, last=True, image_format="png")
+            return ContentFile(png, name="input.png")
+        stored = earlier.job.input_image
+        extension = os.path.splitext(stored.name)[1].lower() or ".png"
+        with stored.open("rb") as original:
+            return ContentFile(original.read(), name=f"input{extension}")
+    except (FrameError, OSError, subprocess.SubprocessError):
+        raise EarlierImageUnreadableError(
+            f"We could not read {earlier.description}. Choose an image, or none."
+        ) from None
+
+
+def _owned_job_or_404(user, raw: str) -> Job:
+    try:
+        job_id = uuid.UUID(raw)
+    except ValueError:
+        raise Http404("No such job.") from None
+    return selectors.job_get_for_owner(user=user, job_id=job_id)
+
+
+def _wait_sample_size(model_id: str) -> int:
+    """How many successes selectors.typical_wait_seconds took its median from: at most
+    LATENCY_SAMPLE rows of the job_model_succeeded index. (A read, so it belongs in selectors;
+    it lives here while that module is another change's.)"""
+    successes = Job.objects.filter(
+        model=model_id, status=Job.Status.SUCCEEDED, started_at__isnull=False
+    ).order_by()
+    return successes[: selectors.LATENCY_SAMPLE].count()

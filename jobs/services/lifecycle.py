@@ -83,12 +83,13 @@ def job_retry(*, job: Job) -> Job:
 
 
 def job_delete(*, job: Job) -> bool:
-    """Remove a finished job's files and prompt. The row stays, so its cost is still counted."""
+    """Remove a finished job's files and prompt, and end its share link. The row stays, so its
+    cost is still counted."""
     if not job.is_terminal:
         return False
-    files = [f for f in (job.video, job.input_image) if f]
+    files = [f for f in (job.video, job.input_image, job.poster) if f]
     deleted = Job.objects.filter(pk=job.pk, status=job.status, deleted_at__isnull=True).update(
-        deleted_at=timezone.now(), prompt="", video="", input_image=""
+        deleted_at=timezone.now(), prompt="", video="", input_image="", poster="", share_token=None
     )
     if deleted:
         for field_file in files:

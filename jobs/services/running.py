@@ -12,12 +12,15 @@ import imageio_ffmpeg
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from jobs import imagerouter
+from jobs.frames import frame_image
 from jobs.models import CostEntry, Job, Notice, VideoModel
 
 from .ledger import ledger_record
@@ -201,9 +204,10 @@ def job_store(*, job_id) -> None:
     """Download a URL result into our storage: STORING → SUCCEEDED. Never calls the API.
 
     1. Download to a temporary file in chunks, retrying with backoff.
-    2. Check it (complete, video/mp4, decodes) and save it under the job's own name.
+    2. Check it (complete, video/mp4, decodes) and save it under the job's own name, with a
+       poster of its first frame when ffmpeg can make one.
     3. STORING → SUCCEEDED in one conditional UPDATE. If another store got there first, delete
-       this copy, so a duplicate store task is harmless.
+       this copy and its poster, so a duplicate store task is harmless.
     """
     job = Job.objects.filter(pk=job_id, status=Job.Status.STORING).first()
     if job is None:
@@ -256,13 +260,36 @@ def _finish_store(job: Job, video, *, checked: bool = False) -> None:
     except (StoreError, OSError) as exc:
         _fail_store(job, exc)
         return
+    poster = _save_poster(job, name)
     finished = Job.objects.filter(pk=job.pk, status=Job.Status.STORING).update(
-        status=Job.Status.SUCCEEDED, video=name, finished_at=timezone.now()
+        status=Job.Status.SUCCEEDED, video=name, poster=poster, finished_at=timezone.now()
     )
     if finished:
         logger.info("job %s: stored as %s", job.pk, name)
     else:
         default_storage.delete(name)
+        if poster:
+            default_storage.delete(poster)
+
+
+def _save_poster(job: Job, video_name: str) -> str:
+    """The first frame of the stored video, saved as a JPEG; its storage name, or "" if none.
+
+    It is saved before the job becomes SUCCEEDED, so the finished page has it at once, and it
+    is recorded in that same conditional UPDATE. A poster is only a picture of a video that is
+    already paid for and stored, so no failure here may fail the job: whatever goes wrong
+    (ffmpeg refusing or hanging, or the storage backend's own error types, which need not be
+    OSError) is logged and the job goes on without one.
+    """
+    video = FieldFile(job, Job._meta.get_field("video"), video_name)
+    try:
+        image = frame_image(video)
+        return default_storage.save(
+            f"posters/{job.created_at:%Y/%m}/{job.pk}.jpg", ContentFile(image)
+        )
+    except Exception as exc:
+        logger.warning("job %s: no poster (%s: %s)", job.pk, type(exc).__name__, exc)
+        return ""
 
 
 def _fail_store(job: Job, exc: Exception) -> None:

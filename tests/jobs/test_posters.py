@@ -1,0 +1,73 @@
+"""Posters: a JPEG of the first frame, made when the video is stored, never at the job's expense."""
+
+import logging
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from jobs import frames, services
+from jobs.models import Job
+from tests.helpers import run_job_now
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+
+def stored_job(owner, response_format="b64_json") -> Job:
+    job = Job.objects.create(
+        owner=owner, prompt="a kite over a beach", model="ir/test-video", size="640x360",
+        response_format=response_format,
+    )  # fmt: skip
+    run_job_now(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.parametrize("response_format", ["url", "b64_json"])
+def test_a_stored_video_gets_a_jpeg_poster_of_its_size(alice, response_format):
+    job = stored_job(alice, response_format)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.poster.name == f"posters/{job.created_at:%Y/%m}/{job.pk}.jpg"
+    with job.poster.open("rb") as poster:
+        picture = Image.open(poster)
+        assert picture.format == "JPEG"
+        assert picture.size == (640, 360)
+
+
+def test_a_poster_that_cannot_be_saved_leaves_the_job_succeeded(alice, media_root, caplog):
+    media_root.mkdir(parents=True, exist_ok=True)
+    (media_root / "posters").write_bytes(b"")  # a file where the folder must go: saving fails
+
+    with caplog.at_level(logging.WARNING, logger="jobs.services.running"):
+        job = stored_job(alice)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.video and not job.poster
+    assert f"job {job.pk}: no poster" in caplog.text
+
+
+def test_a_poster_that_ffmpeg_cannot_make_in_time_leaves_the_job_succeeded(
+    alice, monkeypatch, caplog
+):
+    # Real ffmpeg, really cut off: the same as a frame extraction that hangs on a bad file.
+    monkeypatch.setattr(frames, "FFMPEG_TIMEOUT_SECONDS", 0.001)
+
+    with caplog.at_level(logging.WARNING, logger="jobs.services.running"):
+        job = stored_job(alice)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.video and not job.poster
+    assert f"job {job.pk}: no poster (TimeoutExpired" in caplog.text
+
+
+def test_deleting_a_job_removes_its_poster_file(alice):
+    job = stored_job(alice)
+    poster = Path(job.poster.path)
+    assert poster.exists()
+
+    assert services.job_delete(job=job)
+
+    job.refresh_from_db()
+    assert not job.poster
+    assert not poster.exists()

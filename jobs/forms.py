@@ -100,6 +100,9 @@ class EarlierImage:
         return "Use this frame" if self.is_frame else "Use that image again"
 
 
+EARLIER_IMAGE_HELP = (
+    "Or choose another PNG, JPEG or WebP: a file you choose replaces the earlier one."
+)
 EARLIER_IMAGE_GONE = (
     "The image from your earlier video is no longer there. Choose an image, or none."
 )
@@ -206,11 +209,7 @@ class JobForm(forms.Form):
         self.earlier_image, self._earlier_image_asked = self._find_earlier_image(owner)
         if self.earlier_image is not None:
             self.fields["use_earlier_image"].label = self.earlier_image.choice_label
-            self.fields[
-                "image"
-            ].help_text = (
-                "Or choose another PNG, JPEG or WebP: a file you choose replaces the earlier one."
-            )
+            self.fields["image"].help_text = EARLIER_IMAGE_HELP
             if self.chosen_model is not None and not self.chosen_model.accepts_image:
                 self.initial["use_earlier_image"] = False
         self.image_to_reuse: EarlierImage | None = None  # set by clean()
@@ -237,11 +236,10 @@ class JobForm(forms.Form):
         choices, default = seconds_choices(model)
         seconds.widget = forms.Select(choices=choices)
         seconds.initial = default
-        seconds.help_text = (
-            f"The lengths {model.id} makes."
-            if model.seconds
-            else f"{model.id} sets its own length."
-        )
+        if model.seconds:
+            seconds.help_text = f"The lengths {model.id} makes."
+        else:
+            seconds.help_text = f"{model.id} sets its own length."
         if model.sizes:
             size.widget = forms.Select(choices=size_choices(model))
             size.help_text = f"auto lets {model.id} choose; or one of the sizes it makes."

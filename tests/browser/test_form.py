@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
 from jobs import services
-from jobs.models import Job
+from jobs.models import Job, VideoModel
 from tests.media import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -122,6 +122,21 @@ def test_the_estimate_warns_when_the_model_could_cost_more_than_is_left(
 
     page.get_by_label("Model").select_option("kling/kling-2.1-standard")
     expect(page.get_by_role("alert")).to_have_count(0)
+    assert csp_reports == []
+
+
+def test_a_model_withdrawn_while_the_page_is_open_says_so_at_the_estimate(
+    live_server, simulator, catalog, alice, page, csp_reports
+):
+    log_in_as_alice(page, live_server)
+    VideoModel.objects.filter(pk="google/veo-3.1-fast").update(
+        visibility=VideoModel.Visibility.HIDDEN
+    )
+    page.get_by_label("Model").select_option("google/veo-3.1-fast")
+    expect(page.get_by_role("alert")).to_have_text(
+        "You cannot choose this model. Reload the page to see the models you can."
+    )
+    expect(seconds_offered(page)).to_have_text(["5 seconds"])  # left as they were
     assert csp_reports == []
 
 

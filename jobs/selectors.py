@@ -385,3 +385,12 @@ def jobs_selected_by_owner(*, user, job_ids):
     Anyone else's id, staff included, is simply not there; so are deleted and unknown ones."""
     jobs = Job.objects.filter(owner=user, deleted_at__isnull=True, pk__in=job_ids)
     return jobs.order_by("-created_at", "-pk")
+
+
+def job_get_shared(*, token: str) -> Job:
+    """The job behind a share link, for anyone holding it. 404 for an unknown or revoked token,
+    and for a job that is deleted or not a finished video, so a dead link says nothing.
+
+    A unique index on share_token answers it; the token's 256 random bits are the secret."""
+    jobs = Job.objects.filter(status=Job.Status.SUCCEEDED, deleted_at__isnull=True)
+    return get_object_or_404(jobs, share_token=token)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import compose, gallery
+from .views import compose, gallery, sharing
 from .views import jobs as views
 
 app_name = "jobs"
@@ -21,4 +21,6 @@ urlpatterns = [
     path("<uuid:job_id>/cancel/", views.job_cancel, name="cancel"),
     path("<uuid:job_id>/retry/", views.job_retry, name="retry"),
     path("<uuid:job_id>/delete/", views.job_delete, name="delete"),
+    path("<uuid:job_id>/share/", sharing.job_share, name="share"),
+    path("<uuid:job_id>/unshare/", sharing.job_unshare, name="unshare"),
 ]

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from jobs.views import accounts, review, spending
+from jobs.views import accounts, review, sharing, spending
 
 # The admin cost review lives under /admin/ beside the Django admin, so it comes before
 # admin.site.urls (whose catch-all would otherwise answer 404 for these paths).
@@ -22,6 +22,10 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("jobs/", include("jobs.urls")),
     path("spending/", spending.spending, name="spending"),
+    # Share links: public, the token is the key (jobs/views/sharing.py).
+    path("s/<str:token>/", sharing.shared, name="shared"),
+    path("s/<str:token>/video/", sharing.shared_video, name="shared_video"),
+    path("s/<str:token>/poster/", sharing.shared_poster, name="shared_poster"),
     path("admin/costs/", include(cost_review_urls)),
     path("admin/", admin.site.urls),
 ]

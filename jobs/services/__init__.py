@@ -12,10 +12,12 @@ from .limits import (
     TooManyActiveJobsError,
 )
 from .running import job_run, job_store
+from .sharing import NotShareableError, share_create, share_revoke
 from .sweeper import sweep
 
 __all__ = [
     "ModelUnavailableError",
+    "NotShareableError",
     "OverBudgetError",
     "SubmitRateLimitedError",
     "SubmitRefusedError",
@@ -32,5 +34,7 @@ __all__ = [
     "job_store",
     "ledger_reconcile",
     "ledger_record",
+    "share_create",
+    "share_revoke",
     "sweep",
 ]

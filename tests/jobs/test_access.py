@@ -13,6 +13,10 @@ PUBLIC = {"login", "logout", "signup", "password_reset", "password_reset_done",
           "admin:jsi18n", "admin:view_on_site", "admin:password_change", "admin:password_change_done",
           "admin:index", "admin:app_list", "admin:autocomplete", "home", "password_change",
           "password_change_done"}  # fmt: skip
+# Public by design, but only with the secret token a share link carries. The walk fills in a
+# wrong token: it must get 404 (405 for POST), from anyone, and give nothing away.
+SHARE_LINKS = {"shared", "shared_video", "shared_poster"}
+WRONG_TOKEN = "not-the-token-alice-shared"
 
 
 def walk(patterns, prefix="", namespace=""):
@@ -29,6 +33,7 @@ def concrete(route: str, job: Job) -> str | None:
     path = route.lstrip("^").rstrip("$").replace("\\Z", "")
     path = re.sub(r"<uuid:\w+>", str(job.pk), path)
     path = path.replace("<id>", str(job.owner_id))
+    path = path.replace("<str:token>", WRONG_TOKEN)
     path = re.sub(r"<path:object_id>|\(\?P<object_id>[^)]*\)", str(job.pk), path)
     if re.search(r"[<(\\]", path):
         return None
@@ -41,7 +46,12 @@ def every_url():
 
 @pytest.fixture
 def alices_job(alice):
-    return Job.objects.create(owner=alice, prompt="alice's secret", model="ir/test-video")
+    # Finished and shared, so a wrong token proves the lookup is exact, and a stranger's share or
+    # unshare would show as a change.
+    return Job.objects.create(
+        owner=alice, prompt="alice's secret", model="ir/test-video",
+        status=Job.Status.SUCCEEDED, share_token="alices-real-share-token",
+    )  # fmt: skip
 
 
 def refused(response) -> bool:
@@ -66,7 +76,9 @@ def test_a_stranger_gets_nothing_from_any_url(client, bob, alices_job, name, rou
         for method in ("get", "post"):
             response = getattr(client, method)(path)
             what = f"{method.upper()} {path} ({name}) as {visitor}: {response.status_code}"
-            if visitor == "bob" and own_page and not name.startswith(("admin:", "costs:")):
+            if name in SHARE_LINKS:
+                assert response.status_code == (404 if method == "get" else 405), what
+            elif visitor == "bob" and own_page and not name.startswith(("admin:", "costs:")):
                 # bob's own pages (generate, My videos, Spending): fine, if nothing of alice's shows.
                 assert response.status_code < 500, what
             else:

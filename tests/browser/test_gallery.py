@@ -2,6 +2,7 @@
 one by itself, bulk select and delete, and the page fits a phone. All under the CSP."""
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -219,4 +220,27 @@ def test_download_selected_gives_a_zip_of_the_ticked_videos(live_server, page, a
     assert name.endswith(f"-the-one-i-want-{wanted.pk.hex[:8]}.mp4")
     with wanted.video.open("rb") as stored:
         assert archive.read(name) == stored.read()
+    assert violations == []
+
+
+def test_pages_keep_the_search_and_the_back_button_comes_back(live_server, page, alice, violations):
+    for number in range(30):
+        finished_job(alice, f"storm number {number:02d}")
+    finished_job(alice, "calm sea")
+    log_in_as_alice(page, live_server)
+    page.goto(live_server.url + "/jobs/")
+    mark_page(page)
+
+    page.get_by_label("Search prompts").fill("storm")
+    expect(page.get_by_text("1–24 of 30 videos")).to_be_visible()
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="Next").click()
+
+    expect(page.get_by_text("25–30 of 30 videos")).to_be_visible()
+    expect(card_titles(page)).to_have_count(6)
+    page.wait_for_url(re.compile(r"/jobs/\?q=storm&.*page=2$"))
+    assert_not_reloaded(page)
+
+    page.go_back()
+    expect(page.get_by_text("1–24 of 30 videos")).to_be_visible()
+    assert "q=storm" in page.url and "page=" not in page.url
     assert violations == []

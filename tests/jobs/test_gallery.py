@@ -393,7 +393,11 @@ def test_download_selected_streams_a_zip_of_my_videos_named_by_day_prompt_and_id
     assert entries[storm_name].date_time == (2026, 11, 24, 9, 30, 0)
 
 
-def test_a_generated_video_comes_out_of_the_zip_byte_for_byte(alice_client, alice, catalog):
+def test_a_generated_video_comes_out_of_the_zip_byte_for_byte(
+    alice_client, alice, catalog, broker_url
+):
+    """broker_url: job_run enqueues the store step, and that message belongs in the test Redis
+    database, and the worker a later test starts must not find the app bound to another."""
     from tests.helpers import run_job_now
 
     job = Job.objects.create(owner=alice, prompt="a real one", model="ir/test-video")

@@ -68,7 +68,10 @@
   function askToNotify(button) {
     var status = document.getElementById(STATUS_ID);
     if (!status) return;
+    var answered = false;
     var remember = function (permission) {
+      if (answered) return; // browsers that return a promise may also call the callback
+      answered = true;
       var current = document.getElementById(STATUS_ID) || status; // a poll may have swapped it
       if (permission === "granted") sessionStorage.setItem(optInKey(current), "1");
       button.disabled = false; // if they dismissed the question, they may ask again

@@ -18,6 +18,9 @@ from videostudio.celery import app as celery_app
 # Tests get their own Redis database, so a run never eats a developer's queued jobs. Two test
 # runs at once on one machine must each set their own TEST_REDIS_URL.
 TEST_BROKER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# From the start, not only in the broker_url fixture: a test that commits a job without asking
+# for a worker still sends its message, and it must not land in a developer's queue.
+celery_app.conf.broker_url = TEST_BROKER_URL
 
 
 @pytest.fixture(autouse=True)

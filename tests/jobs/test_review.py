@@ -2,7 +2,9 @@
 reconciliation against the simulator's credits, budgets in the admin, and staff-only access."""
 
 import csv
+import html
 import io
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -219,6 +221,10 @@ def test_the_drill_down_is_paginated(admin_client, alice):
     assert len(first.context["page"]) == 50 and len(second.context["page"]) == 10
     assert first.context["totals"]["total"] == Decimal("6.00")
     assert "Page 1 of 2" in first.content.decode()
+    # The Next link, followed as a browser would, lands on page 2 of the same drill-down.
+    next_href = re.search(r'<a href="([^"]+)">Next</a>', first.content.decode())[1]
+    followed = admin_client.get(reverse("costs:entries") + html.unescape(next_href))
+    assert followed.context["page"].number == 2 and len(followed.context["page"]) == 10
 
 
 def test_a_drill_down_needs_a_known_user_or_a_model(admin_client, ledger):

@@ -24,7 +24,7 @@ def watch_for_csp(page, seen: list) -> None:
 
 
 def test_a_shared_video_plays_for_a_stranger_until_alice_stops_sharing(
-    live_server, simulator, catalog, browser, page, screenshot, alice, request
+    live_server, simulator, catalog, broker_url, browser, page, screenshot, alice, request
 ):
     job = Job.objects.create(owner=alice, prompt=PROMPT, model="ir/test-video", size="640x360")
     run_job_now(job.pk)

@@ -10,7 +10,8 @@ from jobs import frames, services
 from jobs.models import Job
 from tests.helpers import run_job_now
 
-pytestmark = pytest.mark.usefixtures("catalog")
+# broker_url: a URL result sends its store task, which must go to the tests' Redis database.
+pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
 
 def stored_job(owner, response_format="b64_json") -> Job:

@@ -8,7 +8,8 @@ from jobs import services
 from jobs.models import Job
 from tests.helpers import run_job_now
 
-pytestmark = pytest.mark.usefixtures("catalog")
+# broker_url: a URL result sends its store task, which must go to the tests' Redis database.
+pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
 PROMPT = "a paper lantern drifting over a lake"
 

@@ -128,7 +128,7 @@ class Job(models.Model):
             models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
             # The admin's status filter, and a queued job's place in the queue.
             models.Index(fields=["status", "created_at"], name="job_status_created"),
-            # The typical wait for a model: its latest successes (selectors.typical_wait_seconds).
+            # The typical wait for a model: its latest successes (selectors.typical_wait).
             models.Index(
                 fields=["model", "-finished_at"],
                 name="job_model_succeeded",

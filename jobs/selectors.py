@@ -33,16 +33,18 @@ def job_get_for_owner(*, user, job_id) -> Job:
     return get_object_or_404(Job.objects.filter(deleted_at__isnull=True, owner=user), pk=job_id)
 
 
-def job_list_for_user(*, user):
-    return Job.objects.filter(owner=user, deleted_at__isnull=True).order_by("-created_at")
-
-
 # How many recent successes the wait estimate looks at: enough to be steady, recent enough to
 # follow a provider that speeds up or slows down.
 LATENCY_SAMPLE = 50
 
 
-def typical_wait_seconds(*, model_id: str) -> float | None:
+@dataclass(frozen=True)
+class TypicalWait:
+    seconds: float  # the median, from start to stored video
+    sample: int  # how many recent successes it comes from
+
+
+def typical_wait(*, model_id: str) -> TypicalWait | None:
     """The median time from start to stored video of the last LATENCY_SAMPLE successes on this
     model in this studio; None before its first success.
 
@@ -57,7 +59,8 @@ def typical_wait_seconds(*, model_id: str) -> float | None:
     if not waits:
         return None
     middle = len(waits) // 2
-    return waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
+    median = waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
+    return TypicalWait(seconds=median, sample=len(waits))
 
 
 @dataclass(frozen=True)

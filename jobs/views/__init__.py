@@ -1,1 +1,2 @@
-"""Views, by topic: accounts, jobs."""
+"""Views, by topic: accounts, jobs (one job), compose (the generate form), gallery (My videos),
+sharing (public share links), spending, review (the admin cost review)."""

@@ -135,8 +135,8 @@ def form_context(request, form: JobForm, **extra) -> dict:
 
 def model_facts(*, user, model: VideoModel) -> ModelFacts:
     status = selectors.budget_status_for_user(user=user)
-    median = selectors.typical_wait_seconds(model_id=model.id)
-    sample = _wait_sample_size(model.id) if median is not None else 0
+    typical = selectors.typical_wait(model_id=model.id)
+    median, sample = (typical.seconds, typical.sample) if typical else (None, 0)
     return ModelFacts(
         price=price_words(model),
         budget=budget_words(status),
@@ -170,13 +170,3 @@ def _owned_job_or_404(user, raw: str) -> Job:
     except ValueError:
         raise Http404("No such job.") from None
     return selectors.job_get_for_owner(user=user, job_id=job_id)
-
-
-def _wait_sample_size(model_id: str) -> int:
-    """How many successes selectors.typical_wait_seconds took its median from: at most
-    LATENCY_SAMPLE rows of the job_model_succeeded index. (A read, so it belongs in selectors;
-    it lives here while that module is another change's.)"""
-    successes = Job.objects.filter(
-        model=model_id, status=Job.Status.SUCCEEDED, started_at__isnull=False
-    ).order_by()
-    return successes[: selectors.LATENCY_SAMPLE].count()

@@ -79,9 +79,9 @@ def _status_context(job: Job) -> dict:
         # at render goes along, so job.js counts from it and a wrong client clock doesn't matter.
         context["started_at_iso"] = job.started_at.isoformat(timespec="milliseconds")
         context["server_now_iso"] = timezone.now().isoformat(timespec="milliseconds")
-        typical = selectors.typical_wait_seconds(model_id=job.model)
-        if typical is not None:
-            typical = max(1, round(typical))
+        wait = selectors.typical_wait(model_id=job.model)
+        if wait is not None:
+            typical = max(1, round(wait.seconds))
             context["typical_wait"] = typical
             context["typical_wait_text"] = _duration_text(typical)
             context["past_typical_wait"] = elapsed >= typical

@@ -121,26 +121,28 @@ def finished(owner, model, seconds, *, status=Job.Status.SUCCEEDED, ago=0):
 
 
 def test_the_typical_wait_is_the_median_of_this_models_recent_successes(alice):
-    from jobs.selectors import typical_wait_seconds
+    from jobs.selectors import typical_wait
 
-    assert typical_wait_seconds(model_id="kling/kling-2.1-standard") is None
+    assert typical_wait(model_id="kling/kling-2.1-standard") is None
     for seconds in (40, 60, 600):
         finished(alice, "kling/kling-2.1-standard", seconds)
     finished(alice, "kling/kling-2.1-standard", 5, status=Job.Status.FAILED)
     finished(alice, "openai/sora-2", 1)
 
-    assert typical_wait_seconds(model_id="kling/kling-2.1-standard") == 60
+    wait = typical_wait(model_id="kling/kling-2.1-standard")
+    assert (wait.seconds, wait.sample) == (60, 3)
 
 
 def test_the_typical_wait_forgets_old_history(alice):
-    from jobs.selectors import LATENCY_SAMPLE, typical_wait_seconds
+    from jobs.selectors import LATENCY_SAMPLE, typical_wait
 
     for n in range(LATENCY_SAMPLE):
         finished(alice, "openai/sora-2", 300, ago=1000 + n)  # slow, long ago
     for n in range(LATENCY_SAMPLE):
         finished(alice, "openai/sora-2", 30, ago=n)  # fast, lately
 
-    assert typical_wait_seconds(model_id="openai/sora-2") == 30
+    wait = typical_wait(model_id="openai/sora-2")
+    assert (wait.seconds, wait.sample) == (30, LATENCY_SAMPLE)
 
 
 def test_a_queued_job_knows_its_place_in_its_owners_queue_and_the_studios(alice, bob):

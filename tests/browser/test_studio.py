@@ -32,7 +32,9 @@ def test_sign_up_generate_and_watch(live_server, worker, simulator, catalog, pag
     screenshot("finished-job")
 
     page.get_by_role("link", name="My videos", exact=True).click()
-    assert page.get_by_role("link", name="a lighthouse in a storm, waves crashing", exact=True).is_visible()
+    assert page.get_by_role(
+        "link", name="a lighthouse in a storm, waves crashing", exact=True
+    ).is_visible()
 
 
 def test_a_hidden_tab_stops_asking_every_two_seconds(live_server, simulator, catalog, page, alice):

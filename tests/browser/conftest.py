@@ -38,12 +38,48 @@ def page(browser):
     context.close()
 
 
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
 @pytest.fixture
 def screenshot(page, request):
+    """Save a full-page screenshot to test-artifacts/. The caret is left alone: Playwright hides
+    it with an injected inline <style>, which the CSP blocks and reports."""
+
     def save(name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{request.node.name}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
     return save
+
+
+def watch_for_csp(page, seen: list) -> None:
+    """Append to `seen` every console message reporting a Content-Security-Policy block, and
+    every uncaught page error."""
+    page.on(
+        "console",
+        lambda message: (
+            seen.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.on("pageerror", lambda error: seen.append(str(error)))
+
+
+@pytest.fixture
+def violations(page):
+    """What the page reported against the Content-Security-Policy; tests assert it stays []."""
+    seen = []
+    watch_for_csp(page, seen)
+    return seen
+
+
+def log_in(page, live_server, username="alice", password="alice-password-1"):  # noqa: S107 - the test user's
+    """Log in through the real form, as a person would, and wait for the landing page."""
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/jobs/new/")

@@ -9,26 +9,10 @@ from playwright.sync_api import expect
 
 from jobs import services
 from jobs.models import Job, VideoModel
+from tests.browser.conftest import DESKTOP, PHONE, log_in
 from tests.media import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def csp_reports(page):
-    """Every console message that reports a Content-Security-Policy block, and page errors."""
-    seen = []
-    page.on(
-        "console",
-        lambda message: (
-            seen.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: seen.append(str(error)))
-    return seen
 
 
 @pytest.fixture
@@ -38,14 +22,6 @@ def options_requests(page):
         "request", lambda request: seen.append(request.url) if "/options/" in request.url else None
     )
     return seen
-
-
-def log_in_as_alice(page, live_server):
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("alice-password-1")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/jobs/new/")
 
 
 def seconds_offered(page):
@@ -61,9 +37,9 @@ def png_upload(size=(64, 48)):
 
 
 def test_choosing_a_model_changes_seconds_image_field_and_estimate_without_a_reload(
-    live_server, simulator, catalog, alice, page, screenshot, csp_reports, options_requests
+    live_server, simulator, catalog, alice, page, screenshot, violations, options_requests
 ):
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.get_by_label("Prompt").fill("a lighthouse in a storm")
     page.get_by_role("group", name="Response format").get_by_label(
         "private (b64_ephemeral)"
@@ -104,14 +80,14 @@ def test_choosing_a_model_changes_seconds_image_field_and_estimate_without_a_rel
     # The prompt and the CSRF token stay out of the URLs the select asks for.
     assert len(options_requests) == 2
     assert all("prompt" not in url and "csrf" not in url for url in options_requests)
-    assert csp_reports == []
+    assert violations == []
 
 
 def test_the_estimate_warns_when_the_model_could_cost_more_than_is_left(
-    live_server, simulator, catalog, alice, page, csp_reports
+    live_server, simulator, catalog, alice, page, violations
 ):
     services.budget_set(user=alice, monthly_limit=Decimal("0.55"), changed_by=None)
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     expect(page.get_by_text("You have $0.55 left this month.")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
 
@@ -122,13 +98,13 @@ def test_the_estimate_warns_when_the_model_could_cost_more_than_is_left(
 
     page.get_by_label("Model").select_option("kling/kling-2.1-standard")
     expect(page.get_by_role("alert")).to_have_count(0)
-    assert csp_reports == []
+    assert violations == []
 
 
 def test_a_model_withdrawn_while_the_page_is_open_says_so_at_the_estimate(
-    live_server, simulator, catalog, alice, page, csp_reports
+    live_server, simulator, catalog, alice, page, violations
 ):
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     VideoModel.objects.filter(pk="google/veo-3.1-fast").update(
         visibility=VideoModel.Visibility.HIDDEN
     )
@@ -137,13 +113,13 @@ def test_a_model_withdrawn_while_the_page_is_open_says_so_at_the_estimate(
         "You cannot choose this model. Reload the page to see the models you can."
     )
     expect(seconds_offered(page)).to_have_text(["5 seconds"])  # left as they were
-    assert csp_reports == []
+    assert violations == []
 
 
 def test_a_chosen_image_is_previewed_kept_across_models_and_sent(
-    live_server, simulator, catalog, alice, broker_url, page, screenshot, csp_reports
+    live_server, simulator, catalog, alice, broker_url, page, screenshot, violations
 ):
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.get_by_label("Model").select_option("kling/kling-2.1-standard")
     expect(seconds_offered(page)).to_have_text(["5 seconds", "10 seconds"])
     image_input(page).set_input_files(png_upload())
@@ -177,11 +153,11 @@ def test_a_chosen_image_is_previewed_kept_across_models_and_sent(
     job = Job.objects.get(owner=alice)
     assert job.model == "kling/kling-2.1-standard"
     assert job.input_image.name.endswith(".png")
-    assert csp_reports == []
+    assert violations == []
 
 
 def test_generate_again_prefills_the_form_and_reuses_the_earlier_image(
-    live_server, simulator, catalog, alice, broker_url, page, screenshot, csp_reports
+    live_server, simulator, catalog, alice, broker_url, page, screenshot, violations
 ):
     earlier = Job.objects.create(
         owner=alice,
@@ -192,7 +168,7 @@ def test_generate_again_prefills_the_form_and_reuses_the_earlier_image(
         status=Job.Status.SUCCEEDED,
     )
     earlier.input_image.save("input.png", ContentFile(image_bytes("PNG", (48, 32))))
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
 
     page.goto(f"{live_server.url}/jobs/new/?from={earlier.pk}&edit=1")
     expect(page.get_by_label("Prompt")).to_have_value("a paper boat on a stream")
@@ -223,18 +199,18 @@ def test_generate_again_prefills_the_form_and_reuses_the_earlier_image(
     new = Job.objects.exclude(pk=earlier.pk).get(owner=alice)
     assert new.prompt == "a paper boat on a stream, at dusk"
     assert new.input_image.read() == earlier.input_image.open("rb").read()
-    assert csp_reports == []
+    assert violations == []
 
 
 def test_use_as_input_image_shows_the_last_frame(
-    live_server, simulator, catalog, alice, page, csp_reports
+    live_server, simulator, catalog, alice, page, violations
 ):
     video = Job.objects.create(
         owner=alice, prompt="a clock ticking", model="openai/sora-2", size="1280x720",
         seconds="4", response_format="b64_json",
     )  # fmt: skip
     services.job_run(job_id=video.pk)  # b64_json: stored inline, nothing is enqueued
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
 
     page.goto(f"{live_server.url}/jobs/new/?frame={video.pk}")
     expect(page.get_by_label("Model")).to_have_value("ir/test-video")  # sora-2 takes no image
@@ -252,15 +228,15 @@ def test_use_as_input_image_shows_the_last_frame(
     page.get_by_label("Use this frame").check()
     expect(page.get_by_role("img", name="Preview of your image")).to_have_count(0)
     assert image_input(page).evaluate("input => input.files.length") == 0
-    assert csp_reports == []
+    assert violations == []
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_form_fits_the_screen(
-    live_server, simulator, catalog, alice, page, screenshot, csp_reports, viewport
+    live_server, simulator, catalog, alice, page, screenshot, violations, viewport
 ):
     page.set_viewport_size(viewport)
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.get_by_label("Model").select_option("kling/kling-2.1-standard")
     expect(image_input(page)).to_be_visible()
     image_input(page).set_input_files(png_upload((1200, 800)))
@@ -268,4 +244,4 @@ def test_the_form_fits_the_screen(
 
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     screenshot("form")
-    assert csp_reports == []
+    assert violations == []

@@ -12,48 +12,9 @@ from playwright.sync_api import expect
 
 from jobs.models import Job
 from jobs.tasks import run_job
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import PHONE, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def violations(page):
-    """Every console message and page error that reports a Content-Security-Policy block."""
-    seen = []
-    page.on(
-        "console",
-        lambda message: (
-            seen.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: seen.append(str(error)))
-    return seen
-
-
-@pytest.fixture
-def screenshot(page, request):
-    """As conftest's, but leaving the caret alone: Playwright hides it with an injected inline
-    <style>, which the CSP blocks and reports, and htmx trips over it on its next swap."""
-
-    def save(name: str):
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(
-            path=str(ARTIFACTS / f"{request.node.name}-{name}.png"), full_page=True, caret="initial"
-        )
-
-    return save
-
-
-def log_in_as_alice(page, live_server):
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("alice-password-1")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/jobs/new/")
 
 
 def poster_jpeg(color) -> ContentFile:
@@ -93,7 +54,7 @@ def test_the_grid_filters_by_status_and_by_search_text(
     finished_job(alice, "a red fox crossing a snowy road", color=(170, 70, 40))
     finished_job(alice, "a lighthouse that never was", status=Job.Status.FAILED, cost="0")
     Job.objects.create(owner=alice, prompt="a paper boat on a puddle", model="ir/test-video")
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
 
     page.goto(live_server.url + "/jobs/")
     expect(card_titles(page)).to_have_count(5)
@@ -123,7 +84,7 @@ def test_the_gallery_fits_a_phone_in_one_column(live_server, page, alice, screen
     for number, color in enumerate([(30, 60, 120), (60, 140, 70), (170, 70, 40)]):
         finished_job(alice, f"a very long prompt number {number} " + "word " * 30, color=color)
     Job.objects.create(owner=alice, prompt="still on its way", model="kling/kling-2.1-standard")
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.set_viewport_size(PHONE)
 
     page.goto(live_server.url + "/jobs/")
@@ -141,7 +102,7 @@ def test_a_live_card_turns_into_a_finished_one_in_place(
     live_server, worker, simulator, catalog, page, alice, violations
 ):
     job = Job.objects.create(owner=alice, prompt="a heron lands on a pier", model="ir/test-video")
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.goto(live_server.url + "/jobs/")
     card = page.locator(f"#card-{job.pk}")
     expect(card.get_by_text("Queued", exact=True).first).to_be_visible()
@@ -167,7 +128,7 @@ def test_select_all_then_delete_asks_in_a_dialog_and_skips_the_live_job(
     live = Job.objects.create(owner=alice, prompt="still running", model="ir/test-video",
                               status=Job.Status.RUNNING)  # fmt: skip
     bobs = finished_job(bob, "bob keeps this")
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.goto(live_server.url + "/jobs/")
 
     page.get_by_label("Select all on this page").check()
@@ -191,7 +152,7 @@ def test_select_all_then_delete_asks_in_a_dialog_and_skips_the_live_job(
 
 def test_keep_them_closes_the_dialog_and_deletes_nothing(live_server, page, alice, violations):
     job = finished_job(alice, "a keeper")
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.goto(live_server.url + "/jobs/")
 
     page.get_by_label("Select “a keeper”").check()
@@ -206,7 +167,7 @@ def test_keep_them_closes_the_dialog_and_deletes_nothing(live_server, page, alic
 def test_download_selected_gives_a_zip_of_the_ticked_videos(live_server, page, alice, violations):
     wanted = finished_job(alice, "the one I want")
     finished_job(alice, "not this one")
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.goto(live_server.url + "/jobs/")
 
     page.get_by_label("Select “the one I want”").check()
@@ -227,7 +188,7 @@ def test_pages_keep_the_search_and_the_back_button_comes_back(live_server, page,
     for number in range(30):
         finished_job(alice, f"storm number {number:02d}")
     finished_job(alice, "calm sea")
-    log_in_as_alice(page, live_server)
+    log_in(page, live_server)
     page.goto(live_server.url + "/jobs/")
     mark_page(page)
 

@@ -8,13 +8,12 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import Job
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.helpers import run_job_now, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MODEL = "ir/test-video"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 # Chromium headless has the Notification API, and its permission is real (granted below), but
 # it shows no OS notification and offers no way to see one. So the constructor alone is replaced
@@ -32,20 +31,6 @@ RECORD_NOTIFICATIONS = """
   window.Notification = Recorded;
 })();
 """
-
-
-@pytest.fixture
-def violations(page):
-    """Every console message and page error that reports a Content-Security-Policy block."""
-    seen = []
-    page.on(
-        "console",
-        lambda message: (
-            seen.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: seen.append(str(error)))
-    return seen
 
 
 def open_job_as_alice(page, live_server, job):

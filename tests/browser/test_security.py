@@ -3,30 +3,9 @@
 import pytest
 
 from jobs.models import Job
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def violations(page):
-    """Every console message and page error that reports a Content-Security-Policy block."""
-    seen = []
-    page.on(
-        "console",
-        lambda message: (
-            seen.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: seen.append(str(error)))
-    return seen
-
-
-def log_in(page, live_server, username, password, *, path="/accounts/login/"):
-    page.goto(live_server.url + path)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 def test_every_page_works_under_the_policy(

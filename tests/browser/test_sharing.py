@@ -4,23 +4,13 @@ stops being able to the moment she revokes it."""
 import pytest
 
 from jobs.models import Job
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, watch_for_csp
 from tests.helpers import run_job_now
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PROMPT = "a hot-air balloon rising over a foggy valley at dawn"
 PLAYABLE = "() => { const v = document.querySelector('video'); return v && v.duration > 0 }"
-
-
-def watch_for_csp(page, seen: list) -> None:
-    page.on(
-        "console",
-        lambda message: (
-            seen.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: seen.append(str(error)))
 
 
 def test_a_shared_video_plays_for_a_stranger_until_alice_stops_sharing(

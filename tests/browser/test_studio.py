@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from tests.browser.conftest import log_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -41,11 +43,7 @@ def test_a_hidden_tab_stops_asking_every_two_seconds(live_server, simulator, cat
     from jobs.models import Job
 
     job = Job.objects.create(owner=alice, prompt="waiting in the queue", model="ir/test-video")
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("alice-password-1")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/jobs/new/")
+    log_in(page, live_server)
     polls = []
     page.on(
         "request", lambda request: polls.append(request.url) if "/status" in request.url else None

@@ -107,8 +107,8 @@ def broker_url():
 
 
 @contextmanager
-def running_worker(broker_url):
-    """A real Celery worker thread consuming from the real Redis, until the block ends."""
+def running_worker(broker_url, queues=("generate", "store", "celery")):
+    """A real Celery worker thread consuming `queues` from the real Redis, until the block ends."""
 
     def close_connections(**kwargs):
         # The worker thread's connections would otherwise outlive the test database.
@@ -120,6 +120,7 @@ def running_worker(broker_url):
             celery_app,
             pool="threads",
             concurrency=4,
+            queues=list(queues),
             perform_ping_check=False,
             loglevel="WARNING",
             shutdown_timeout=30,

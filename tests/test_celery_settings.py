@@ -38,10 +38,21 @@ def test_messages_are_json_with_ids_only():
 
 def test_a_queued_message_carries_the_job_id_and_nothing_else(broker_url):
     client = redis.Redis.from_url(broker_url)
-    client.delete("celery")
+    client.delete("generate")
     run_job.delay("5f0e8ad8-8a8c-4a3e-9a43-6c2f4ab0c111")
 
-    message = json.loads(client.lpop("celery"))
+    message = json.loads(client.lpop("generate"))
     body = json.loads(base64.b64decode(message["body"]))
     assert body[0] == ["5f0e8ad8-8a8c-4a3e-9a43-6c2f4ab0c111"] and body[1] == {}
     assert settings.IMAGEROUTER_API_KEY not in json.dumps(message)
+
+
+def test_paid_calls_and_downloads_are_routed_to_queues_of_their_own():
+    from videostudio.celery import app
+
+    def queue_of(name):
+        return app.amqp.router.route({}, name)["queue"].name
+
+    assert queue_of("jobs.tasks.run_job") == "generate"
+    assert queue_of("jobs.tasks.store_job") == "store"
+    assert queue_of("jobs.tasks.sweep") == "celery"

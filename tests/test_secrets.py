@@ -246,7 +246,7 @@ def test_a_task_message_carries_only_the_job_id_and_never_the_api_key(
 
     job = Job.objects.get(owner=alice)
     assert response.status_code == 302
-    messages = queue.lrange("celery", 0, -1)
+    messages = queue.lrange("generate", 0, -1)
     assert len(messages) == 1
     raw = messages[0]
     envelope = json.loads(raw)

@@ -256,9 +256,19 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 # A generation waits minutes: a worker must not hoard messages that other workers could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Generations are I/O-bound waits, so one worker process runs many of them on threads.
+# Paid generations and video downloads have queues, and workers, of their own: a slow download
+# never holds up a paid call, and a burst of calls never starves the downloads. Housekeeping
+# (sweep, catalog sync) stays on the default queue, served by the store worker.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "jobs.tasks.run_job": {"queue": "generate"},
+    "jobs.tasks.store_job": {"queue": "store"},
+}
+# Generations are I/O-bound waits, so one worker process runs many of them on threads
+# (BENCHMARKS.md compares the pools). The store worker's concurrency is set on its command line.
 CELERY_WORKER_POOL = "threads"
-CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 16)
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_GENERATE_CONCURRENCY", 200)
+CELERY_STORE_CONCURRENCY = env_int("CELERY_STORE_CONCURRENCY", 8)
 # The client enforces IMAGEROUTER_DEADLINE itself; these limits only catch a worker that hangs
 # outside the HTTP call. Soft limit first (the task fails the job cleanly), then the hard kill.
 CELERY_TASK_SOFT_TIME_LIMIT = IMAGEROUTER_DEADLINE + 60

@@ -187,7 +187,8 @@ def start_worker_process(broker_url, simulator, media_root) -> subprocess.Popen:
         "MEDIA_ROOT": str(media_root),
     }
     command = [sys.executable, "-m", "celery", "-A", "videostudio", "worker", "-l", "WARNING"]
-    return subprocess.Popen([*command, "-c", "2"], cwd=ROOT, env=env)
+    queues = ["-Q", "generate,store,celery"]
+    return subprocess.Popen([*command, *queues, "-c", "2"], cwd=ROOT, env=env)
 
 
 def test_a_worker_killed_during_the_call_leaves_a_job_the_sweeper_fails(
@@ -268,7 +269,7 @@ def test_two_sweepers_at_once_change_each_row_once(broker_url, alice, settings, 
 
     assert sum(r["failed_lost"] for r in results) == 10
     assert sum(r["requeued"] for r in results) == 10
-    assert redis.Redis.from_url(broker_url).llen("celery") == 10
+    assert redis.Redis.from_url(broker_url).llen("generate") == 10
 
 
 # 8 ------------------------------------------------------------------------------------------------

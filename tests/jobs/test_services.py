@@ -21,7 +21,7 @@ def new_job(owner, **fields) -> Job:
 
 
 def queued_messages(broker_url) -> int:
-    return redis.Redis.from_url(broker_url).llen("celery")
+    return redis.Redis.from_url(broker_url).llen("generate")
 
 
 def test_job_create_enqueues_only_after_commit(

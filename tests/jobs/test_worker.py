@@ -1,8 +1,10 @@
 """End to end through a real Celery worker on the real Redis, against the simulator."""
 
 import pytest
+import redis
 from django.urls import reverse
 
+from jobs import services
 from jobs.models import Job
 from tests.helpers import wait_for
 from tests.media import probe
@@ -61,3 +63,39 @@ def test_a_rate_limited_job_waits_then_succeeds_through_the_worker(
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.attempt == 2
     assert simulator.stats()["paid_calls"] == 1
+
+
+def test_generation_and_storing_run_on_their_own_queues(
+    broker_url, transactional_db, simulator, catalog, alice
+):
+    """A generation worker with no store worker beside it still makes every paid call: storing
+    waits on its own queue, and a store worker picks it up later without calling the API."""
+    from tests.conftest import running_worker
+
+    redis.Redis.from_url(broker_url).flushdb()
+    jobs = [
+        services.job_create(
+            owner=alice,
+            prompt=f"queue {n}",
+            model="ir/test-video",
+            size="auto",
+            seconds="auto",
+            response_format="url",
+        )
+        for n in range(3)
+    ]
+
+    with running_worker(broker_url, queues=["generate"]):
+        wait_for(
+            lambda: Job.objects.filter(status=Job.Status.STORING).count() == 3,
+            timeout=30,
+            what="every job to be generated while no store worker runs",
+        )
+    assert redis.Redis.from_url(broker_url).llen("store") == 3
+    assert simulator.stats()["paid_calls"] == 3
+
+    with running_worker(broker_url, queues=["store"]):
+        for job in jobs:
+            done = wait_for(lambda job=job: finished(job.pk), timeout=30, what="the store")
+            assert done.status == Job.Status.SUCCEEDED and done.video
+    assert simulator.stats()["paid_calls"] == 3

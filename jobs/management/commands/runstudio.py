@@ -35,7 +35,10 @@ class Command(BaseCommand):
                 self.start_simulator()
             self.sync_catalog()
             celery = [sys.executable, "-m", "celery", "-A", "videostudio"]
-            self.spawn([*celery, "worker", "--loglevel", "INFO"])
+            worker = [*celery, "worker", "--loglevel", "INFO"]
+            self.spawn([*worker, "-Q", "generate", "-n", "generate@%h"])
+            self.spawn([*worker, "-Q", "store,celery", "-n", "store@%h",
+                        "-c", str(settings.CELERY_STORE_CONCURRENCY)])  # fmt: skip
             self.spawn([*celery, "beat", "--loglevel", "INFO", "-s", "var/celerybeat-schedule"])
             self.stdout.write(
                 self.style.SUCCESS(f"VideoStudio is at http://{addr}/ (Ctrl-C stops)")

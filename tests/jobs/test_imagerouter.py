@@ -310,3 +310,43 @@ def test_the_scanner_is_not_fooled_by_a_prompt_that_mentions_b64_json():
 
     assert found and video == b"ok"
     assert parsed["data"][0]["revised_prompt"] == 'say "b64_json": "AAAA"'
+
+
+# --- Memory: a video never passes through memory whole (bench/memory.py measures it) -------------
+
+
+class WriteSizes(io.RawIOBase):
+    """A destination that keeps nothing but the size of each write."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.sizes.append(len(data))
+        return len(data)
+
+
+def test_a_url_result_is_downloaded_in_chunks(client_for, simulator):
+    simulator.inject({"kind": "large_result", "bytes": 5_000_000})
+    client = client_for(deadline=60, read_timeout=30)
+    result = client.generate(model="ir/test-video", prompt="big")
+    destination = WriteSizes()
+
+    written = client.download(result.url, destination)
+
+    assert written == sum(destination.sizes) == 5_000_000
+    assert max(destination.sizes) <= imagerouter.CHUNK_BYTES
+
+
+def test_a_base64_result_is_decoded_in_pieces():
+    video = bytes(range(256)) * 20_000  # 5 MB, 6.8 MB once encoded
+    body = b'{"data": [{"b64_json": "' + base64.b64encode(video) + b'"}], "cost": 0}'
+    sink = WriteSizes()
+
+    _, found = imagerouter._extract_b64(io.BytesIO(body), sink)
+
+    assert found and sum(sink.sizes) == len(video)
+    assert max(sink.sizes) <= imagerouter.CHUNK_BYTES

@@ -1,0 +1,1220 @@
+"""How many generations can one worker host keep in flight, and what does each cost on top of
+the provider's own time? (issue 9; DESIGN.md "Performance rules".)
+
+    .venv/bin/python bench/inflight.py                              # threads -c 200, ~1 min
+    .venv/bin/python bench/inflight.py --pool gevent
+    .venv/bin/python bench/inflight.py --pool prefork --concurrency 7
+    .venv/bin/python bench/inflight.py --compare      # threads, gevent, prefork 7 and 12, ~8 min
+    .venv/bin/python bench/inflight.py --experiment   # the fixes below, 10 to 20 min
+
+Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg-pool).
+
+1. Makes (or reuses) its own PostgreSQL database, `videostudio_inflight`, migrates it, empties
+   its jobs and ledger, and uses Redis database 9 (emptied first) as broker and cache.
+2. Starts the bundled simulator with a fixed latency (`--latency`, 5 s) and the provider's
+   keep-alive interval (3 s). Jobs ask for `ir/test-video` at 640x360, the cheapest video, yet
+   still about 0.2 CPU-seconds of ffmpeg each: 200 of them would take 44 CPU-seconds of the
+   studio's 2 cores, work the real provider does on its own machines. So by default
+   (`--render cached`) the simulator copies one MP4 rendered at start; `--render real` renders
+   every video. The provider's reported latency is printed on its own line either way.
+3. Starts one worker host as `make run` does: the generation worker (`-Q generate`, the chosen
+   `--pool` and `--concurrency`) and the store worker (`-Q store,celery`, threads,
+   `--store-concurrency`); and the web server as the Dockerfile does (gunicorn, 2 workers of 4
+   threads). No beat: the sweeper would have nothing to do in a run of a minute.
+4. Creates `--users` people (20), logs each in over HTTP, GETs the form for its CSRF token,
+   then all of them at once POST `/jobs/new/` `--jobs` / `--users` times each, back to back
+   (`--submit-over S` spreads them evenly over S seconds). The per-person limits (10 a minute,
+   10 active) stay on: 20 x 10 fits them exactly.
+5. Waits until every job has finished, sampling meanwhile: jobs per status and PostgreSQL
+   connections (every 0.1 s), calls open at the simulator (every 0.25 s), and the RSS (every
+   0.1 s) and PSS (every 1 s) of the worker host, each worker with all its child processes.
+6. Prints each job's submit-to-ready overhead, (finished_at - created_at) - latency_ms, split
+   into its parts (queue: created -> claimed; call: claimed -> STORING less the provider's
+   latency; store: STORING -> SUCCEEDED), the peaks, and the CPU-seconds each part used.
+
+`--env NAME=VALUE` passes a setting to the workers and the web server; `--fix NAME` tries a code
+change as a monkeypatch inside them (FIXES below), so nothing in the studio is edited. On a
+shared machine each run first waits (up to 4 minutes) for other work to pause. Everything it
+starts is stopped at the end, by process id. Logs of the last run are in var/bench-inflight/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+REDIS_URL = "redis://127.0.0.1:6379/9"
+WORK_DIR = REPO_ROOT / "var" / "bench-inflight"  # logs and media of the last run
+sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
+
+MODEL, SIZE, SECONDS = "ir/test-video", "640x360", "5"
+USERNAME = "inflight-user-{:02d}"
+PASSWORD = "inflight-bench-password"  # noqa: S105 - a bench account in a bench database
+READY_PREFIX = "Simulator listening on "
+START_TIMEOUT = 60
+CORES = os.cpu_count() or 1
+
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# --- Processes ----------------------------------------------------------------------------------
+
+
+class Children:
+    """Processes this bench started, each logging to its own file, stopped by pid at the end."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, command: list[str], env: dict, **popen) -> subprocess.Popen:
+        log = (self.log_dir / f"{name}.log").open("w")
+        popen.setdefault("stdout", log)
+        proc = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stderr=log, **popen
+        )
+        self.procs[name] = proc
+        return proc
+
+    def log_text(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def wait_for_log(self, name: str, pattern: str, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.log_text(name)):
+                return
+            if self.procs[name].poll() is not None:
+                break
+            time.sleep(0.2)
+        tail = self.log_text(name)[-2000:]
+        raise RuntimeError(f"{name} did not start (no {pattern!r} in its log):\n{tail}")
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs.values()):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 20
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_simulator(children: Children, *, latency: float, render: str) -> str:
+    env = {
+        **os.environ,
+        "SIM_LATENCY": f"{latency:g}",
+        "SIM_KEEPALIVE_INTERVAL": "3",  # the provider's
+        "SIM_CREDITS": "100000",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if render == "cached":
+        command = [sys.executable, str(Path(__file__).resolve()), "_simulator_cached"]
+    else:
+        command = [sys.executable, "-m", "simulator", "--port", "0"]
+    proc = children.start("simulator", command, env, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith(READY_PREFIX):
+        raise RuntimeError(
+            f"the simulator did not start: {line!r}\n{children.log_text('simulator')}"
+        )
+    # Keep reading its stdout so a full pipe can never block it.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return line.removeprefix(READY_PREFIX).strip()
+
+
+def serve_simulator_cached() -> None:
+    """The simulator, but every text-to-video render copies one MP4 rendered at start: the
+    provider renders on its own machines, not on the studio's two cores."""
+    from simulator import __main__ as simulator_main
+    from simulator import render
+
+    template = Path(tempfile.mkdtemp(prefix="inflight-sim-")) / "template.mp4"
+    render.render_text_video("a cached render", 640, 360, 5, template)
+
+    def cached_render(prompt, width, height, seconds, out):
+        shutil.copyfile(template, out)
+
+    render.render_text_video = cached_render
+    try:
+        simulator_main.main(["--port", "0"])
+    finally:
+        shutil.rmtree(template.parent, ignore_errors=True)
+
+
+def run_with_fixes(program: str, fixes: list[str], argv: list[str]) -> None:
+    """`celery worker` or `gunicorn`, with the code changes named in FIXES.
+
+    A fix's `early` part runs before the settings are read (it may change what they make); its
+    `django` part once Django is set up (worker_init). With `-P gevent` this process was started
+    with gevent's patches already in (see `shim_command`), as `celery` itself would.
+    """
+    for name in fixes:
+        if FIXES[name].early:
+            FIXES[name].early()
+    if program == "gunicorn":
+        from gunicorn.app.wsgiapp import run
+
+        sys.argv = ["gunicorn", *argv]
+        run()
+        return
+    from celery import signals
+
+    def at_worker_init(**_):
+        for name in fixes:
+            if FIXES[name].django:
+                FIXES[name].django()
+
+    signals.worker_init.connect(at_worker_init, weak=False)
+    sys.argv = ["celery", *argv]
+    from celery.bin.celery import main as celery_main
+
+    sys.exit(celery_main())
+
+
+def shim_command(program: str, fixes: list[str], argv: list[str], *, gevent: bool) -> list[str]:
+    """Run this file as the worker or web server. Under gevent, patch before anything else is
+    imported (psycopg picks its wait function when it is imported, and only a patched `select`
+    makes it cooperative), exactly as `celery -P gevent` does first thing."""
+    this = str(Path(__file__).resolve())
+    if not gevent:
+        return [sys.executable, this, "_run", program, ",".join(fixes), "--", *argv]
+    code = (
+        "from gevent import monkey; monkey.patch_all(); import runpy, sys;"
+        f" sys.argv[0] = {this!r}; runpy.run_path({this!r}, run_name='__main__')"
+    )
+    return [sys.executable, "-c", code, "_run", program, ",".join(fixes), "--", *argv]
+
+
+def _fix_db_pool() -> None:
+    """settings.py: each process keeps a psycopg pool of at most INFLIGHT_POOL_MAX connections
+    (Django's `OPTIONS["pool"]`, psycopg-pool) instead of opening one per task and thread."""
+    import dj_database_url
+
+    original = dj_database_url.parse
+    size = int(os.environ.get("INFLIGHT_POOL_MAX", "10"))
+
+    def parse(url, *args, **kwargs):
+        config = original(url, *args, **kwargs)
+        if config["ENGINE"].endswith("postgresql"):
+            config["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+            config.setdefault("OPTIONS", {})["pool"] = {
+                "min_size": 1,
+                "max_size": size,
+                "timeout": 30,
+            }
+        return config
+
+    dj_database_url.parse = parse
+
+
+def _fix_one_ffmpeg() -> None:
+    """jobs/services/running.py: one ffmpeg run per stored video, not two. The decode check
+    decodes the first frame anyway, so it writes it as the poster's JPEG at the same time, and
+    the poster step saves those bytes instead of running ffmpeg again."""
+    import imageio_ffmpeg
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from jobs.services import running
+
+    first_frames = threading.local()  # a greenlet-local under gevent's patches
+    save_poster_with_ffmpeg = running._save_poster
+
+    def check_video(video) -> None:
+        first_frames.jpeg = None
+        video.seek(0)
+        if video.read(12)[4:8] != b"ftyp":
+            raise running.StoreError("the result is not an MP4 file")
+        path = getattr(video, "name", None)
+        if not isinstance(path, str):
+            return
+        video.flush()
+        with tempfile.TemporaryDirectory() as scratch:
+            poster = Path(scratch) / "poster.jpg"
+            completed = subprocess.run(
+                [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", path, "-map", "0:v:0",
+                 "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "3", "-y", str(poster)],
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )  # fmt: skip
+            if completed.returncode != 0 or not poster.exists() or not poster.stat().st_size:
+                raise running.StoreError("the video does not decode")
+            first_frames.jpeg = poster.read_bytes()
+
+    def save_poster(job, video_name: str) -> str:
+        jpeg, first_frames.jpeg = getattr(first_frames, "jpeg", None), None
+        if not jpeg:
+            return save_poster_with_ffmpeg(job, video_name)
+        return default_storage.save(
+            f"posters/{job.created_at:%Y/%m}/{job.pk}.jpg", ContentFile(jpeg)
+        )
+
+    running._check_video = check_video
+    running._save_poster = save_poster
+
+
+@dataclass(frozen=True)
+class Fix:
+    what: str
+    early: object = None  # runs before Django reads its settings
+    django: object = None  # runs once Django is set up
+
+
+FIXES = {
+    "db-pool": Fix(
+        "settings.py: a bounded psycopg connection pool per process (INFLIGHT_POOL_MAX, 10)",
+        early=_fix_db_pool,
+    ),
+    "one-ffmpeg": Fix(
+        "jobs/services/running.py: the decode check also makes the poster: one ffmpeg, not two",
+        django=_fix_one_ffmpeg,
+    ),
+}
+
+
+# --- The studio's database ----------------------------------------------------------------------
+
+
+def check_database_name(name: str) -> None:
+    if name == "videostudio" or name.startswith("test") or name in ("postgres", "template1"):
+        sys.exit(f"refusing to use the {name!r} database: the bench empties its own")
+
+
+def ensure_database(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def django_setup(env: dict) -> None:
+    os.environ.update(env)
+    os.environ.pop("IMAGEROUTER_API_KEY", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videostudio.settings")
+    import django
+
+    django.setup()
+
+
+def prepare_database(users: int) -> None:
+    """Migrate, load the catalog from the simulator, empty the jobs, make the bench's people."""
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("sync_models", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE jobs_costentry, jobs_notice, jobs_job CASCADE")
+    password = make_password(PASSWORD)  # hashed once: 1,000,000 PBKDF2 rounds take 0.5 s
+    for i in range(1, users + 1):
+        User.objects.update_or_create(
+            username=USERNAME.format(i), defaults={"password": password, "is_active": True}
+        )
+    connection.close()
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+# --- Measuring while it runs --------------------------------------------------------------------
+
+
+def tree(pid: int):
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_rss(pid: int) -> int:
+    import psutil
+
+    total = 0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
+
+
+def tree_pss(pid: int) -> int:
+    """Proportional set size: shared pages (a prefork parent's, forked children's) counted once
+    in all, not once per process as RSS counts them."""
+    import psutil
+
+    total = 0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += proc.memory_full_info().pss
+    return total
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU-seconds of a process, its live descendants and the children it has reaped."""
+    import psutil
+
+    total = 0.0
+    for i, proc in enumerate(tree(pid)):
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+        if i == 0 or proc.pid == pid:
+            total += times.children_user + times.children_system
+    return total
+
+
+def postmaster_pid() -> int | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+            data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+        return int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, psycopg.Error):
+        return None
+
+
+def max_connections() -> int:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+        return int(conn.execute("SHOW max_connections").fetchone()[0])
+
+
+def redis_pid() -> int | None:
+    import psutil
+
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "redis-server":
+            return proc.pid
+    return None
+
+
+@dataclass
+class Samples:
+    rss_generate: int = 0
+    rss_store: int = 0
+    rss_host: int = 0  # the peak of the sum, sampled at the same moment
+    rss_idle: int = 0
+    pss_host: int = 0  # sampled every second: reading smaps costs more
+    processes: int = 0
+    running: int = 0
+    queued: int = 0
+    storing: int = 0
+    sim_open: int = 0
+    connections_mine: int = 0  # PostgreSQL connections to the bench database
+    connections_all: int = 0  # to the whole server (max_connections counts these)
+    load_max: float = 0.0
+    loads: list = field(default_factory=list)
+    rss_series: list = field(default_factory=list)  # (t, host rss)
+    status_series: list = field(default_factory=list)  # (t, queued, running, storing, done)
+
+
+class Sampler:
+    def __init__(self, *, generate_pid: int, store_pid: int, database: str, sim_url: str):
+        self.generate_pid, self.store_pid = generate_pid, store_pid
+        self.database, self.sim_url = database, sim_url
+        self.samples = Samples()
+        self.stop_event = threading.Event()
+        self.t0 = time.monotonic()
+        self.threads = [
+            threading.Thread(target=self._rss, daemon=True),
+            threading.Thread(target=self._pss, daemon=True),
+            threading.Thread(target=self._statuses, daemon=True),
+            threading.Thread(target=self._simulator, daemon=True),
+            threading.Thread(target=self._load, daemon=True),
+        ]
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _every(self, seconds: float, action):
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            action()
+            self.stop_event.wait(max(0.0, seconds - (time.monotonic() - started)))
+
+    def _rss(self):
+        s = self.samples
+
+        def sample():
+            generate, store = tree_rss(self.generate_pid), tree_rss(self.store_pid)
+            s.rss_generate = max(s.rss_generate, generate)
+            s.rss_store = max(s.rss_store, store)
+            s.rss_host = max(s.rss_host, generate + store)
+            s.processes = max(s.processes, len(tree(self.generate_pid)) + len(tree(self.store_pid)))
+            s.rss_series.append((time.monotonic() - self.t0, generate + store))
+
+        self._every(0.1, sample)
+
+    def _pss(self):
+        s = self.samples
+
+        def sample():
+            s.pss_host = max(s.pss_host, tree_pss(self.generate_pid) + tree_pss(self.store_pid))
+
+        self._every(1.0, sample)
+
+    def _statuses(self):
+        import psycopg
+
+        s = self.samples
+        with psycopg.connect(f"{SERVER_URL}/{self.database}", autocommit=True) as conn:
+
+            def sample():
+                queued, running, storing, done = conn.execute(
+                    "SELECT count(*) FILTER (WHERE status = 'queued'),"
+                    " count(*) FILTER (WHERE status = 'running'),"
+                    " count(*) FILTER (WHERE status = 'storing'),"
+                    " count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'canceled'))"
+                    " FROM jobs_job"
+                ).fetchone()
+                s.queued, s.running = max(s.queued, queued), max(s.running, running)
+                s.storing = max(s.storing, storing)
+                s.status_series.append((time.monotonic() - self.t0, queued, running, storing, done))
+                mine, everyone = conn.execute(
+                    "SELECT count(*) FILTER (WHERE datname = current_database()), count(*)"
+                    " FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                ).fetchone()
+                s.connections_mine = max(s.connections_mine, mine)
+                s.connections_all = max(s.connections_all, everyone)
+
+            self._every(0.1, sample)
+
+    def _simulator(self):
+        s = self.samples
+
+        def sample():
+            stats = sim_stats(self.sim_url)
+            if stats:
+                settled = stats["paid_calls"] + stats["refunded"] + stats["rejected"]
+                s.sim_open = max(s.sim_open, stats["generation_requests"] - settled)
+
+        self._every(0.25, sample)
+
+    def _load(self):
+        s = self.samples
+
+        def sample():
+            load = os.getloadavg()[0]
+            s.loads.append(load)
+            s.load_max = max(s.load_max, load)
+
+        self._every(1.0, sample)
+
+
+def sim_stats(sim_url: str) -> dict | None:
+    try:
+        with _opener.open(sim_url + "/_sim/stats", timeout=5) as response:
+            return json.load(response)
+    except OSError:
+        return None
+
+
+# --- The people -----------------------------------------------------------------------------------
+
+
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def log_in(web_url: str, username: str) -> tuple[requests.Session, str]:
+    """A person's browser: logged in, with the generate form's CSRF token."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # loopback only, whatever proxy the environment names
+    page = session.get(f"{web_url}/accounts/login/", timeout=60)
+    token = CSRF_INPUT.search(page.text).group(1)
+    answer = session.post(
+        f"{web_url}/accounts/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        allow_redirects=False,
+        timeout=60,
+    )
+    if answer.status_code != 302:
+        raise RuntimeError(f"{username} could not log in: HTTP {answer.status_code}")
+    form = session.get(f"{web_url}/jobs/new/", timeout=60)
+    return session, CSRF_INPUT.search(form.text).group(1)
+
+
+@dataclass
+class Submit:
+    user: int
+    started: float  # time.time()
+    seconds: float
+    status: int
+    job_id: str = ""
+    refusal: str = ""
+
+
+ERROR_LIST = re.compile(r'<ul class="errorlist[^"]*"[^>]*>\s*<li>(.*?)</li>', re.S)
+
+
+def submit_all(
+    web_url: str, people: list[tuple[requests.Session, str]], per_user: int, over: float = 0.0
+):
+    """Every person presses Generate `per_user` times, all starting together: back to back, or
+    with `over` seconds, at an even pace spread over that many seconds, the people taking turns."""
+    barrier = threading.Barrier(len(people))
+    submits: list[Submit] = []
+    lock = threading.Lock()
+    total = per_user * len(people)
+
+    def person(index: int, session: requests.Session, token: str):
+        barrier.wait()
+        start = time.monotonic()
+        for k in range(per_user):
+            if over:
+                turn = k * len(people) + index - 1
+                time.sleep(max(0.0, start + over * turn / total - time.monotonic()))
+            data = {
+                "csrfmiddlewaretoken": token,
+                "prompt": f"inflight bench: person {index:02d}, video {k + 1:02d}, a red fox",
+                "model": MODEL,
+                "seconds": SECONDS,
+                "size": SIZE,
+                "response_format": "url",
+            }
+            started, t0 = time.time(), time.perf_counter()
+            answer = session.post(
+                f"{web_url}/jobs/new/", data=data, allow_redirects=False, timeout=120
+            )
+            submit = Submit(index, started, time.perf_counter() - t0, answer.status_code)
+            match = re.search(r"/jobs/([0-9a-f-]{36})/", answer.headers.get("Location", ""))
+            if answer.status_code == 302 and match:
+                submit.job_id = match.group(1)
+            else:
+                error = ERROR_LIST.search(answer.text)
+                submit.refusal = re.sub(r"<[^>]+>", "", error.group(1)) if error else "?"
+            with lock:
+                submits.append(submit)
+
+    threads = [
+        threading.Thread(target=person, args=(i + 1, session, token))
+        for i, (session, token) in enumerate(people)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return submits
+
+
+def wait_until_done(database: str, expected: int, *, timeout: float, stall: float) -> bool:
+    """Until every job is finished; or until `timeout`, or until `stall` seconds pass with no job
+    changing state (a job left RUNNING or STORING by an error waits for the sweeper, which runs
+    every minute but acts only after JOB_RUNNING_DEADLINE or JOB_STORING_DEADLINE)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    last, changed = None, time.monotonic()
+    with psycopg.connect(f"{SERVER_URL}/{database}", autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            counts = conn.execute(
+                "SELECT status, count(*) FROM jobs_job GROUP BY status ORDER BY status"
+            ).fetchall()
+            done = sum(n for status, n in counts if status in ("succeeded", "failed", "canceled"))
+            if done >= expected:
+                return True
+            if counts != last:
+                last, changed = counts, time.monotonic()
+            elif time.monotonic() - changed > stall:
+                return False
+            time.sleep(0.2)
+    return False
+
+
+# --- Figures ------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest rank, as in the rest of BENCHMARKS.md."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, int(-(-share * len(ordered) // 1)) - 1))]
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    if not values:
+        return (float("nan"),) * 3
+    return statistics.median(values), percentile(values, 0.95), max(values)
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:,.0f}"
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+@dataclass
+class RunResult:
+    label: str
+    pool: str
+    concurrency: int
+    jobs: int
+    succeeded: int
+    peak_running: int
+    peak_sim_open: int
+    overhead: tuple
+    latency: tuple
+    queue: tuple
+    call: tuple
+    store: tuple
+    submit: tuple
+    submit_window: float
+    wall: float
+    rss_host: int
+    rss_generate: int
+    rss_store: int
+    rss_idle: int
+    pss_host: int
+    processes: int
+    load_max: float
+    load_mean: float
+    cpu: dict
+    cpu_window: float
+    max_connections: int
+
+
+def figures(database: str, submits: list[Submit]) -> dict:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/{database}") as conn:
+        rows = conn.execute(
+            "SELECT status, attempt, latency_ms, error,"
+            " extract(epoch FROM created_at), extract(epoch FROM started_at),"
+            " extract(epoch FROM enqueued_at), extract(epoch FROM finished_at)"
+            " FROM jobs_job ORDER BY created_at"
+        ).fetchall()
+    done = [r for r in rows if r[0] == "succeeded"]
+    latency = [r[2] / 1000 for r in done]
+    overhead = [float(r[7] - r[4]) - r[2] / 1000 for r in done]
+    queue = [float(r[5] - r[4]) for r in done]
+    call = [float(r[6] - r[5]) - r[2] / 1000 for r in done]
+    store = [float(r[7] - r[6]) for r in done]
+    first = min(s.started for s in submits)
+    last_submit = max(s.started + s.seconds for s in submits)
+    wall = max(float(r[7]) for r in rows if r[7] is not None) - first if rows else 0.0
+    failures: dict[str, int] = {}
+    for r in rows:
+        if r[0] != "succeeded":
+            key = f"{r[0]}: {(r[3] or '')[:90]}"
+            failures[key] = failures.get(key, 0) + 1
+    return {
+        "rows": rows,
+        "succeeded": len(done),
+        "overhead": spread(overhead),
+        "latency": spread(latency),
+        "queue": spread(queue),
+        "call": spread(call),
+        "store": spread(store),
+        "submit": spread([s.seconds for s in submits]),
+        "submit_window": last_submit - first,
+        "wall": wall,
+        "failures": failures,
+        "retried": sum(1 for r in rows if (r[1] or 0) > 1),
+    }
+
+
+def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
+    import psutil
+
+    snap = {name: tree_cpu(pid) if pid else 0.0 for name, pid in pids.items()}
+    me = psutil.Process()
+    times = me.cpu_times()
+    snap["bench client (this process)"] = times.user + times.system
+    total = psutil.cpu_times()
+    snap["the whole machine"] = (
+        total.user
+        + total.system
+        + total.nice
+        + getattr(total, "irq", 0)
+        + (getattr(total, "softirq", 0))
+    )
+    return snap
+
+
+# --- One run --------------------------------------------------------------------------------------
+
+
+def run(args, **overrides) -> RunResult:
+    """One run with `args`, some of them overridden (pool, concurrency, fix, ...)."""
+    args = argparse.Namespace(**{**vars(args), **overrides})
+    if not args.concurrency:
+        args.concurrency = 12 if args.pool == "prefork" else 200
+    check_database_name(args.database)
+    ensure_database(args.database)
+    if WORK_DIR.exists():
+        shutil.rmtree(WORK_DIR)
+    (WORK_DIR / "media").mkdir(parents=True)
+    children = Children(WORK_DIR)
+    try:
+        return _run(args, children)
+    finally:
+        children.stop_all()
+
+
+def _run(args, children: Children) -> RunResult:
+    pool, concurrency = args.pool, args.concurrency
+    label = f"{pool} -c {concurrency}"
+    if args.store_concurrency != 8:
+        label += f", store -c {args.store_concurrency}"
+    for fix in args.fix:
+        label += f", +{fix}"
+    if args.submit_over:
+        label += f", submits over {args.submit_over:g} s"
+    if args.render != "cached":
+        label += f", {args.render} render"
+    print(f"\n=== {label}: {args.jobs} jobs from {args.users} people, latency {args.latency:g} s,"
+          f" render {args.render} ===")  # fmt: skip
+    sim_url = start_simulator(children, latency=args.latency, render=args.render)
+    env = {
+        "DATABASE_URL": f"{SERVER_URL}/{args.database}",
+        "REDIS_URL": REDIS_URL,
+        "IMAGEROUTER_BASE_URL": sim_url,
+        "MEDIA_ROOT": str(WORK_DIR / "media"),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SETTINGS_MODULE": "videostudio.settings",
+        "CELERY_GENERATE_CONCURRENCY": str(concurrency),
+        "CELERY_STORE_CONCURRENCY": str(args.store_concurrency),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for item in args.env:
+        name, _, value = item.partition("=")
+        env[name] = value
+    if "django.conf" not in sys.modules:
+        django_setup(env)
+    from django.conf import settings
+
+    settings.IMAGEROUTER_BASE_URL = sim_url  # a new simulator, on a new port, for every run
+    flush_redis()
+    prepare_database(args.users)
+    child_env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"} | env
+
+    celery = ["-A", "videostudio", "worker", "--loglevel", "INFO"]
+    # `-P prefork` is silently ignored when settings name a pool (CELERY_WORKER_POOL =
+    # "threads"): Celery cannot tell it from its default. `processes` is its other name.
+    pool_name = "processes" if pool == "prefork" else pool
+    generate = [*celery, "-Q", "generate", "-n", "generate@inflight", "-P", pool_name]
+    generate += ["-c", str(concurrency)]
+    store = [*celery, "-Q", "store,celery", "-n", "store@inflight"]
+    store += ["-c", str(args.store_concurrency)]
+    port = free_port()
+    web = ["videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
+    web += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
+    if args.fix:
+        generate_cmd = shim_command("celery", args.fix, generate, gevent=pool == "gevent")
+        store_cmd = shim_command("celery", args.fix, store, gevent=False)
+        web_cmd = shim_command("gunicorn", args.fix, web, gevent=False)
+    else:  # exactly what `make run` and the Dockerfile run
+        generate_cmd = [sys.executable, "-m", "celery", *generate]
+        store_cmd = [sys.executable, "-m", "celery", *store]
+        web_cmd = [sys.executable, "-m", "gunicorn", *web]
+    if pool == "gevent":
+        print(f"psycopg under celery's gevent patches waits with {psycopg_wait_under_gevent()}")
+    generate_proc = children.start("generate-worker", generate_cmd, child_env)
+    store_proc = children.start("store-worker", store_cmd, child_env)
+    web_proc = children.start("web", web_cmd, child_env)
+    children.wait_for_log("generate-worker", r"generate@inflight ready\.")
+    banner = re.search(r"concurrency: (\d+) \((\w+)\)", children.log_text("generate-worker"))
+    expected = {"threads": "thread", "gevent": "gevent", "prefork": "prefork"}[pool]
+    if not banner or banner.groups() != (str(concurrency), expected):
+        found = banner.group(0) if banner else "no banner"
+        raise RuntimeError(f"the generation worker is not {pool} -c {concurrency}: {found}")
+    children.wait_for_log("store-worker", r"store@inflight ready\.")
+    children.wait_for_log("web", r"Booting worker")
+    web_url = f"http://127.0.0.1:{port}"
+
+    started = time.perf_counter()
+    people = [None] * args.users
+
+    def login(i):
+        people[i] = log_in(web_url, USERNAME.format(i + 1))
+
+    logins = [threading.Thread(target=login, args=(i,)) for i in range(args.users)]
+    for thread in logins:
+        thread.start()
+    for thread in logins:
+        thread.join()
+    if any(p is None for p in people):
+        raise RuntimeError("some people could not log in; see var/bench-inflight/web.log")
+    print(f"{args.users} people logged in over HTTP in {time.perf_counter() - started:.1f} s;"
+          f" load average {loadavg()}")  # fmt: skip
+
+    pids = {
+        "simulator (its ffmpeg renders included)": children.procs["simulator"].pid,
+        "web: gunicorn": web_proc.pid,
+        "generation worker": generate_proc.pid,
+        "store worker (its ffmpeg checks and posters included)": store_proc.pid,
+        "PostgreSQL (the whole server)": postmaster_pid(),
+        "Redis (the whole server)": redis_pid(),
+    }
+    wait_for_quiet()
+    idle = tree_rss(generate_proc.pid) + tree_rss(store_proc.pid)
+    cpu_before, cpu_started = cpu_snapshot(pids), time.monotonic()
+    sampler = Sampler(
+        generate_pid=generate_proc.pid,
+        store_pid=store_proc.pid,
+        database=args.database,
+        sim_url=sim_url,
+    ).start()
+    sampler.samples.rss_idle = idle
+    submits = submit_all(web_url, people, args.jobs // args.users, args.submit_over)
+    accepted = [s for s in submits if s.job_id]
+    print(f"{len(accepted)} of {len(submits)} submits accepted in"
+          f" {max(s.started + s.seconds for s in submits) - min(s.started for s in submits):.1f} s;"
+          f" waiting for them to finish")  # fmt: skip
+    finished = wait_until_done(args.database, len(accepted), timeout=args.timeout, stall=args.stall)
+    sampler.stop()
+    cpu_after, cpu_window = cpu_snapshot(pids), time.monotonic() - cpu_started
+    if not finished:
+        print("!! not every job finished: see 'Not as expected' below")
+    refused: dict[str, int] = {}
+    for s in submits:
+        if not s.job_id:
+            refused[f"HTTP {s.status}: {s.refusal[:100]}"] = (
+                refused.get(f"HTTP {s.status}: {s.refusal[:100]}", 0) + 1
+            )
+
+    f = figures(args.database, submits)
+    samples = sampler.samples
+    cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+    result = RunResult(
+        label=label,
+        pool=pool,
+        concurrency=concurrency,
+        jobs=len(accepted),
+        succeeded=f["succeeded"],
+        peak_running=samples.running,
+        peak_sim_open=samples.sim_open,
+        overhead=f["overhead"],
+        latency=f["latency"],
+        queue=f["queue"],
+        call=f["call"],
+        store=f["store"],
+        submit=f["submit"],
+        submit_window=f["submit_window"],
+        wall=f["wall"],
+        rss_host=samples.rss_host,
+        rss_generate=samples.rss_generate,
+        rss_store=samples.rss_store,
+        rss_idle=samples.rss_idle,
+        pss_host=samples.pss_host,
+        processes=samples.processes,
+        load_max=samples.load_max,
+        load_mean=statistics.mean(samples.loads) if samples.loads else 0.0,
+        cpu=cpu,
+        cpu_window=cpu_window,
+        max_connections=max_connections(),
+    )
+    report(result, f, refused, samples)
+    return result
+
+
+def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
+    def sec(values):
+        return [f"{v:.2f}" for v in values]
+
+    print_table(
+        f"{r.label}: {r.succeeded} of {r.jobs} jobs succeeded"
+        f" [load average max {r.load_max:.2f}, mean {r.load_mean:.2f}; now {loadavg()}]",
+        ["seconds per job", "median", "p95", "max"],
+        [
+            ["overhead: (finished - created) - provider latency", *sec(r.overhead)],
+            ["  queue: created -> claimed (RUNNING)", *sec(r.queue)],
+            ["  call: claimed -> STORING, less the provider latency", *sec(r.call)],
+            ["  store: STORING -> SUCCEEDED", *sec(r.store)],
+            ["provider latency (latency_ms: the wait + its render)", *sec(r.latency)],
+            ["submit: POST /jobs/new/ as the person waits for it", *sec(r.submit)],
+        ],
+    )
+    print_table(
+        "In flight and memory",
+        ["what", "value"],
+        [
+            ["jobs RUNNING at once, peak (database, every 0.1 s)", str(r.peak_running)],
+            ["calls open at the simulator, peak (every 0.25 s)", str(samples.sim_open)],
+            ["jobs QUEUED at once, peak", str(samples.queued)],
+            ["jobs STORING at once, peak", str(samples.storing)],
+            ["PostgreSQL connections to the bench database, peak", str(samples.connections_mine)],
+            [
+                f"PostgreSQL connections to the server, peak (of {r.max_connections})",
+                str(samples.connections_all),
+            ],
+            ["submit window: first POST -> last answer, s", f"{r.submit_window:.1f}"],
+            ["wall time: first POST -> last job finished, s", f"{r.wall:.1f}"],
+            ["worker host RSS before the run, MiB", mib(r.rss_idle)],
+            ["worker host RSS, peak, MiB (every 0.1 s)", mib(r.rss_host)],
+            ["  generation worker and its children, peak MiB", mib(r.rss_generate)],
+            ["  store worker and its children, peak MiB", mib(r.rss_store)],
+            ["worker host PSS, peak, MiB (every 1 s; shared pages once)", mib(r.pss_host)],
+            ["worker host processes, peak", str(r.processes)],
+        ],
+    )
+    busy = r.cpu["the whole machine"]
+    window = max(r.cpu_window, 0.001)
+    rows = []
+    mine = 0.0
+    for name, seconds in r.cpu.items():
+        if name == "the whole machine":
+            continue
+        mine += seconds
+        rows.append([name, f"{seconds:.1f}", f"{100 * seconds / window / CORES:.0f}%"])
+    rows.append(["others (kernel, other work on the machine)", f"{busy - mine:.1f}",
+                 f"{100 * (busy - mine) / window / CORES:.0f}%"])  # fmt: skip
+    rows.append(["the whole machine", f"{busy:.1f}", f"{100 * busy / window / CORES:.0f}%"])
+    print_table(
+        f"CPU time from the first POST until the last job finished ({CORES} cores x"
+        f" {window:.1f} s = {CORES * window:.0f} CPU-seconds)",
+        ["part", "CPU-s", f"share of {CORES} cores"],
+        rows,
+    )
+    errors = log_errors()
+    if f["failures"] or refused or f["retried"] or errors:
+        print("\nNot as expected:")
+        for what, count in {**f["failures"], **refused}.items():
+            print(f"  {count} x {what}")
+        if f["retried"]:
+            print(f"  {f['retried']} jobs took more than one attempt")
+        for what, count in errors.items():
+            print(f"  {count} x {what}")
+
+
+COMPARISON_HEADER = [
+    "pool",
+    "concurrency",
+    "in flight at once",
+    "overhead median s",
+    "p95 s",
+    "max s",
+    "wall s",
+    "peak RSS MiB",
+    "peak PSS MiB",
+    "latency median s",
+    "load max",
+]
+
+
+def psycopg_wait_under_gevent() -> str:
+    """Which wait function psycopg chose after celery's gevent patches: wait_c blocks the whole
+    process on every query; a patched wait_poll or wait_select yields to other greenlets."""
+    code = (
+        "from celery import maybe_patch_concurrency;"
+        " maybe_patch_concurrency(['celery', 'worker', '-P', 'gevent']);"
+        " import psycopg.waiting as w; print(w.wait.__name__)"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=REPO_ROOT
+    )
+    return answer.stdout.strip() or answer.stderr.strip()[-200:]
+
+
+def wait_for_quiet(*, busy_below: float = 25.0, at_most: float = 240.0) -> None:
+    """The machine may be shared: wait (a while) for others' work to pause before starting, so
+    the figures are this run's. What still overlaps shows as "others" in the CPU table."""
+    import psutil
+
+    started = time.monotonic()
+    while (busy := psutil.cpu_percent(interval=2.0)) >= busy_below:
+        if time.monotonic() - started > at_most:
+            print(f"  the machine is still {busy:.0f}% busy with other work; starting anyway")
+            return
+    waited = time.monotonic() - started
+    if waited > 2.5:
+        print(f"  waited {waited:.0f} s for the machine to be quiet ({busy:.0f}% busy)")
+
+
+def log_errors() -> dict[str, int]:
+    """ERROR lines in the workers' and web server's logs, counted by their message."""
+    counts: dict[str, int] = {}
+    for name in ("generate-worker", "store-worker", "web"):
+        path = WORK_DIR / f"{name}.log"
+        if not path.exists():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            if " ERROR " in line:
+                message = re.sub(r"\[[0-9a-f-]{36}\]", "[…]", line.split(" ERROR ", 1)[1])
+                message = re.sub(r"\(\d+\)|:\d{4,5}", "", message)
+                key = f"{name} log: {message[:160]}"
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def print_comparison(results: list[RunResult]) -> None:
+    rows = []
+    for r in results:
+        rows.append(
+            [
+                r.label,
+                str(r.concurrency),
+                f"{r.peak_running} / {r.jobs}",
+                f"{r.overhead[0]:.2f}",
+                f"{r.overhead[1]:.2f}",
+                f"{r.overhead[2]:.2f}",
+                f"{r.wall:.1f}",
+                mib(r.rss_host),
+                mib(r.pss_host),
+                f"{r.latency[0]:.2f}",
+                f"{r.load_max:.1f}",
+            ]
+        )
+    print_table(
+        f"Pools compared [load average now {loadavg()}]",
+        COMPARISON_HEADER,
+        rows,
+    )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_simulator_cached":
+        serve_simulator_cached()
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_run":
+        split = sys.argv.index("--")
+        run_with_fixes(sys.argv[2], sys.argv[3].split(","), sys.argv[split + 1 :])
+        return
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pool", choices=["threads", "gevent", "prefork"], default="threads")
+    parser.add_argument("--concurrency", type=int, help="default: 200 (prefork: 12)")
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=5.0, help="the simulator's, seconds")
+    parser.add_argument(
+        "--render",
+        choices=["cached", "real"],
+        default="cached",
+        help="cached: the simulator copies one pre-rendered MP4 (default); real: it runs ffmpeg"
+        " for every video, about 0.2 CPU-s each, on the same 2 cores",
+    )
+    parser.add_argument(
+        "--submit-over",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="spread the submits evenly over this long (default: back to back)",
+    )
+    parser.add_argument("--store-concurrency", type=int, default=8)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        choices=sorted(FIXES),
+        help="; ".join(f"{name}: {fix.what}" for name, fix in FIXES.items()),
+    )
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the jobs")
+    parser.add_argument(
+        "--stall", type=float, default=60, help="stop waiting after this long with no progress"
+    )
+    parser.add_argument("--database", default="videostudio_inflight")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run threads, gevent and prefork (--prefork-concurrency) one after another",
+    )
+    parser.add_argument("--prefork-concurrency", default="7,12", help="for --compare")
+    parser.add_argument(
+        "--experiment",
+        action="store_true",
+        help="run threads as it is, then with the fixes (--fix), then gevent with them",
+    )
+    args = parser.parse_args()
+    if args.jobs % args.users:
+        parser.error("--jobs must be a multiple of --users")
+
+    print(f"{CORES} cores, load average {loadavg()}; logs in {WORK_DIR.relative_to(REPO_ROOT)}/")
+    if args.compare:
+        results = [run(args, pool="threads", concurrency=200)]
+        results.append(run(args, pool="gevent", concurrency=200))
+        for n in args.prefork_concurrency.split(","):
+            results.append(run(args, pool="prefork", concurrency=int(n)))
+    elif args.experiment:
+        both = ["db-pool", "one-ffmpeg"]
+        results = [
+            run(args, pool="threads", concurrency=200, fix=[]),
+            run(args, pool="threads", concurrency=200, fix=["db-pool"]),
+            run(args, pool="threads", concurrency=200, fix=both),
+            run(args, pool="threads", concurrency=200, fix=both, store_concurrency=2),
+            run(args, pool="gevent", concurrency=200, fix=both, store_concurrency=2),
+            # The same, with the 200 submits spread over 4 s instead of back to back.
+            run(args, pool="threads", concurrency=200, fix=[], submit_over=4.0),
+            run(args, pool="threads", concurrency=200, fix=both, submit_over=4.0),
+            run(
+                args,
+                pool="threads",
+                concurrency=200,
+                fix=both,
+                submit_over=4.0,
+                store_concurrency=2,
+            ),
+        ]
+    else:
+        results = [run(args)]
+    print_comparison(results)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    main()

@@ -158,6 +158,15 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_int("DATABASE_POOL_SIZE", 10):
+    # Each process keeps at most DATABASE_POOL_SIZE connections, and a thread waits for one (up
+    # to 120 s) instead of opening its own. Without it, 200 generations answering at once open
+    # 200 connections and PostgreSQL (max_connections 100) refuses the rest after the paid call
+    # (BENCHMARKS.md, "Generations in flight"). Django requires CONN_MAX_AGE 0 with a pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_SIZE", 10), "timeout": 120}
+    }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Take the write lock when a transaction begins, and wait for it, instead of failing with
     # "database is locked" when a reading transaction tries to write while a worker is writing.

@@ -16,6 +16,11 @@ def store_job(job_id: str) -> None:
 
 
 @shared_task
+def make_poster(job_id: str) -> None:
+    services.job_make_poster(job_id=job_id)
+
+
+@shared_task
 def sweep() -> None:
     services.sweep()
 

@@ -8,9 +8,10 @@ from jobs.models import CostEntry, Job
 
 
 def run_job_now(job_id) -> None:
-    """A job's two worker steps, run in this process: generate, then store a URL result."""
+    """A job's worker steps, run in this process: generate, store a URL result, make the poster."""
     services.job_run(job_id=job_id)
     services.job_store(job_id=job_id)
+    services.job_make_poster(job_id=job_id)
 
 
 def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):

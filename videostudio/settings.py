@@ -78,6 +78,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Read from Redis (no SQL per request, e.g. the 2-s job poll), written through to the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Pages may load only the studio's own scripts, styles and media: no inline script, no eval, no
 # third-party origin. htmx is served from our static files; blob: lets the form preview a
 # chosen image before it is uploaded.
@@ -114,6 +116,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The 2-s job status poll, answered 204 while unchanged before the rest of the stack runs:
+    # one query and one session read (jobs/polling.py; bench/polling.py measures it).
+    "jobs.polling.UnchangedPollMiddleware",
     # Before anything reads the body: refuses an oversized request with a page, not a crash.
     "jobs.middleware.RequestBodyLimitMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -248,7 +253,7 @@ CELERY_BROKER_URL = REDIS_URL
 # timeout, so it can share the broker's Redis.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "videostudio.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "videostudio",
     }
@@ -272,6 +277,8 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "jobs.tasks.run_job": {"queue": "generate"},
     "jobs.tasks.store_job": {"queue": "store"},
+    # Behind the downloads that are waiting: a poster is never worth delaying a video for.
+    "jobs.tasks.make_poster": {"queue": "store"},
 }
 # Generations are I/O-bound waits, so one worker process runs many of them on threads
 # (BENCHMARKS.md compares the pools). The store worker's concurrency is set on its command line.

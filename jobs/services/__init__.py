@@ -11,7 +11,7 @@ from .limits import (
     SubmitRefusedError,
     TooManyActiveJobsError,
 )
-from .running import job_run, job_store
+from .running import job_make_poster, job_run, job_store
 from .sharing import NotShareableError, share_create, share_revoke
 from .sweeper import sweep
 
@@ -29,6 +29,7 @@ __all__ = [
     "job_cancel",
     "job_create",
     "job_delete",
+    "job_make_poster",
     "job_retry",
     "job_run",
     "job_store",

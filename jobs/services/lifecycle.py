@@ -87,11 +87,25 @@ def job_delete(*, job: Job) -> bool:
     cost is still counted."""
     if not job.is_terminal:
         return False
-    files = [f for f in (job.video, job.input_image, job.poster) if f]
-    deleted = Job.objects.filter(pk=job.pk, status=job.status, deleted_at__isnull=True).update(
-        deleted_at=timezone.now(), prompt="", video="", input_image="", poster="", share_token=None
-    )
-    if deleted:
-        for field_file in files:
-            field_file.storage.delete(field_file.name)
-    return bool(deleted)
+    # The row is locked and its files read afresh: a poster made a moment after the job
+    # succeeded (job_make_poster) is either on the row here, or finds the job deleted.
+    with transaction.atomic():
+        row = (
+            Job.objects.select_for_update()
+            .filter(pk=job.pk, status=job.status, deleted_at__isnull=True)
+            .first()
+        )
+        if row is None:
+            return False
+        files = [f for f in (row.video, row.input_image, row.poster) if f]
+        Job.objects.filter(pk=row.pk).update(
+            deleted_at=timezone.now(),
+            prompt="",
+            video="",
+            input_image="",
+            poster="",
+            share_token=None,
+        )
+    for field_file in files:
+        field_file.storage.delete(field_file.name)
+    return True

@@ -2,13 +2,11 @@
 
 import logging
 import random
-import subprocess
 import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
 
-import imageio_ffmpeg
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
@@ -16,12 +14,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
-from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from jobs import imagerouter
 from jobs.frames import frame_image
 from jobs.models import CostEntry, Job, Notice, VideoModel
+from jobs.mp4 import NotMP4Error, check_mp4
 
 from .ledger import ledger_record
 
@@ -209,10 +207,10 @@ def job_store(*, job_id) -> None:
     """Download a URL result into our storage: STORING → SUCCEEDED. Never calls the API.
 
     1. Download to a temporary file in chunks, retrying with backoff.
-    2. Check it (complete, video/mp4, decodes) and save it under the job's own name, with a
-       poster of its first frame when ffmpeg can make one.
+    2. Check that it is a whole MP4 (jobs/mp4.py) and save it under the job's own name.
     3. STORING → SUCCEEDED in one conditional UPDATE. If another store got there first, delete
-       this copy and its poster, so a duplicate store task is harmless.
+       this copy, so a duplicate store task is harmless.
+    4. Ask for its poster (job_make_poster), which comes a moment later, off the job's path.
     """
     job = Job.objects.filter(pk=job_id, status=Job.Status.STORING).first()
     if job is None:
@@ -265,36 +263,48 @@ def _finish_store(job: Job, video, *, checked: bool = False) -> None:
     except (StoreError, OSError) as exc:
         _fail_store(job, exc)
         return
-    poster = _save_poster(job, name)
     finished = Job.objects.filter(pk=job.pk, status=Job.Status.STORING).update(
-        status=Job.Status.SUCCEEDED, video=name, poster=poster, finished_at=timezone.now()
+        status=Job.Status.SUCCEEDED, video=name, finished_at=timezone.now()
     )
-    if finished:
-        logger.info("job %s: stored as %s", job.pk, name)
-    else:
+    if not finished:
         default_storage.delete(name)
-        if poster:
-            default_storage.delete(poster)
+        return
+    logger.info("job %s: stored as %s", job.pk, name)
+    from jobs.tasks import make_poster
+
+    make_poster.delay(str(job.pk))
 
 
-def _save_poster(job: Job, video_name: str) -> str:
-    """The first frame of the stored video, saved as a JPEG; its storage name, or "" if none.
+def job_make_poster(*, job_id) -> None:
+    """The first frame of a succeeded job's video, saved as a JPEG and set as its poster.
 
-    It is saved before the job becomes SUCCEEDED, so the finished page has it at once, and it
-    is recorded in that same conditional UPDATE. A poster is only a picture of a video that is
-    already paid for and stored, so no failure here may fail the job: whatever goes wrong
-    (ffmpeg refusing or hanging, or the storage backend's own error types, which need not be
-    OSError) is logged and the job goes on without one.
+    It runs after the job has SUCCEEDED, in a task of its own behind the store queue's waiting
+    downloads: ffmpeg's decode costs about 20 ms of CPU, and with hundreds of results landing at
+    once it was most of the studio's overhead (bench/inflight.py). The page shows the video at
+    once; the poster follows. A poster is only a picture of a video that is already paid for and
+    stored, so no failure here touches the job: whatever goes wrong (a video ffmpeg cannot
+    decode, ffmpeg hanging, the storage backend's own error types, which need not be OSError) is
+    logged and the job goes on without one. Deleting the job meanwhile removes it (job_delete
+    locks the row, so the poster is either seen and removed, or removed here).
     """
-    video = FieldFile(job, Job._meta.get_field("video"), video_name)
+    job = (
+        Job.objects.filter(pk=job_id, status=Job.Status.SUCCEEDED, deleted_at__isnull=True)
+        .exclude(video="")
+        .first()
+    )
+    if job is None or job.poster:
+        return
     try:
-        image = frame_image(video)
-        return default_storage.save(
+        image = frame_image(job.video)
+        name = default_storage.save(
             f"posters/{job.created_at:%Y/%m}/{job.pk}.jpg", ContentFile(image)
         )
     except Exception as exc:
         logger.warning("job %s: no poster (%s: %s)", job.pk, type(exc).__name__, exc)
-        return ""
+        return
+    saved = Job.objects.filter(pk=job.pk, poster="", deleted_at__isnull=True).update(poster=name)
+    if not saved:  # deleted meanwhile, or a duplicate task got there first
+        default_storage.delete(name)
 
 
 def _fail_store(job: Job, exc: Exception) -> None:
@@ -307,23 +317,11 @@ def _fail_store(job: Job, exc: Exception) -> None:
 
 
 def _check_video(video) -> None:
-    """An MP4 that ffmpeg can open and decode a frame of; anything else is refused."""
-    video.seek(0)
-    if video.read(12)[4:8] != b"ftyp":
-        raise StoreError("the result is not an MP4 file")
-    path = getattr(video, "name", None)
-    if not isinstance(path, str):
-        return  # no path to hand to ffmpeg; the signature check above is all we can do
-    video.flush()
-    decode_first_frame = ["-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"]
-    completed = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", path, *decode_first_frame],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise StoreError("the video does not decode")
+    """A whole MP4 (jobs/mp4.py: its boxes, not a decode); anything else is refused."""
+    try:
+        check_mp4(video)
+    except NotMP4Error as exc:
+        raise StoreError(f"the result is not a complete MP4 video: {exc}") from None
 
 
 def _refusal_message(exc: imagerouter.RefusedError) -> str:

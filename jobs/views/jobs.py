@@ -1,7 +1,9 @@
+from http import HTTPStatus
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import ordinal
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -9,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import selectors, services
 from jobs.forms import JobForm
 from jobs.models import Job
+from jobs.polling import fragment_version
 from jobs.serving import file_response, image_content_type
 
 from . import compose
@@ -59,49 +62,107 @@ def _duration_text(seconds: int) -> str:
     return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
 
 
-def _status_context(job: Job) -> dict:
-    """The job and where it stands, for the status fragment on the page and in every poll.
+def _waits_in_queue(job: Job) -> bool:
+    """Queued and not waiting to retry: the only state with a place in the queue."""
+    return job.status == Job.Status.QUEUED and job.not_before is None
 
-    The poll comes every 2 s from every open job page, so this stays cheap. Beyond the job's
-    own row (by primary key), a QUEUED job adds two COUNTs on the job_status_created index (its
-    place in the queue), and a RUNNING one reads at most LATENCY_SAMPLE rows of the
-    job_model_succeeded partial index (the typical wait). Other states add nothing.
+
+def _status_context(job: Job) -> dict:
+    """The status fragment, from the job's own row alone: the 2-s poll renders it with no query
+    beyond the one that fetched the job. What needs other rows (the place in the queue, the
+    typical wait) is added by _page_context, once per page, and by the queue's own slower poll.
     """
     context = {"job": job}
-    if job.status == Job.Status.QUEUED and job.not_before is None:
-        place = selectors.queue_position(job=job)
-        context["queue_mine"] = ordinal(place.mine)
-        context["queue_studio"] = ordinal(place.studio)
-    elif job.status == Job.Status.RUNNING and job.started_at is not None:
-        elapsed = job.elapsed_seconds
-        context["elapsed"] = _duration_text(elapsed)
+    if not job.is_terminal:
+        context["version"] = fragment_version(job.status, job.attempt)
+    if job.status == Job.Status.RUNNING and job.started_at is not None:
+        context["elapsed"] = _duration_text(job.elapsed_seconds)
         # ISO 8601 with milliseconds, which every browser's Date.parse reads. The server's clock
         # at render goes along, so job.js counts from it and a wrong client clock doesn't matter.
         context["started_at_iso"] = job.started_at.isoformat(timespec="milliseconds")
         context["server_now_iso"] = timezone.now().isoformat(timespec="milliseconds")
+    return context
+
+
+def _queue_place_context(job: Job) -> dict:
+    """Its place in the owner's queue and in the studio's: two COUNTs on job_status_created."""
+    place = selectors.queue_position(job=job)
+    return {"queue_mine": ordinal(place.mine), "queue_studio": ordinal(place.studio)}
+
+
+def _page_context(job: Job) -> dict:
+    """The whole page: the fragment, its place in the queue, and the typical wait for its model.
+
+    The typical wait (at most LATENCY_SAMPLE rows of the job_model_succeeded index) is read once
+    per page for a live job, queued ones included: the poll's URL carries it, so the running
+    fragment that a poll brings in later shows the bar without reading the history again.
+    """
+    context = _status_context(job)
+    if _waits_in_queue(job):
+        context.update(_queue_place_context(job))
+    if not job.is_terminal:
         wait = selectors.typical_wait(model_id=job.model)
         if wait is not None:
-            typical = max(1, round(wait.seconds))
-            context["typical_wait"] = typical
-            context["typical_wait_text"] = _duration_text(typical)
-            context["past_typical_wait"] = elapsed >= typical
+            context.update(_typical_wait_context(job, max(1, round(wait.seconds))))
     return context
+
+
+def _typical_wait_context(job: Job, typical: int) -> dict:
+    return {
+        "typical_wait": typical,
+        "typical_wait_text": _duration_text(typical),
+        "past_typical_wait": job.elapsed_seconds >= typical,
+    }
+
+
+# The longest typical wait a poll may carry back: a day, in seconds.
+MAX_CARRIED_WAIT = 24 * 3600
+
+
+def _carried_wait_context(request, job: Job) -> dict:
+    """The typical wait that the page was rendered with, carried back by the poll's URL
+    (?wait=), so a fragment rendered by a poll shows the same bar without reading the history
+    again. Only a whole number of seconds is taken; it is shown to the person who sent it, and
+    nothing else depends on it."""
+    raw = request.GET.get("wait", "")
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_CARRIED_WAIT:
+        return {}
+    return _typical_wait_context(job, int(raw))
 
 
 @login_required
 @require_GET
 def job_detail(request, job_id):
+    """The job page. With ?part=queue, only the queued job's place (the page polls it every 10 s,
+    apart from the status): 204 once the job has left the queue, whose news the status poll
+    brings."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
-    return render(request, "jobs/job_detail.html", _status_context(job))
+    if request.GET.get("part") == "queue":
+        if not _waits_in_queue(job):
+            return HttpResponse(status=HTTPStatus.NO_CONTENT)
+        context = {"job": job, **_queue_place_context(job)}
+        return render(request, "jobs/job_detail.html#queue_place", context)
+    return render(request, "jobs/job_detail.html", _page_context(job))
 
 
 @login_required
 @require_GET
 def job_status(request, job_id):
-    """The status fragment that the job page polls. Terminal answers stop the polling."""
+    """The status fragment that the job page polls every 2 s. The poll's URL carries the version
+    of the fragment on the page (?v=). While it is current the answer is 204 with no body, and
+    htmx keeps the fragment; jobs.polling.UnchangedPollMiddleware gives most of those answers,
+    for one query, before this view runs. A changed live job is rendered (200, with its new
+    version, and the typical wait the URL carried); a terminal one answers 286, which stops the
+    poll.
+    """
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
-    status = HTMX_STOP_POLLING if job.is_terminal else 200
-    return render(request, "jobs/job_detail.html#status", _status_context(job), status=status)
+    if job.is_terminal:
+        context = _status_context(job)
+        return render(request, "jobs/job_detail.html#status", context, status=HTMX_STOP_POLLING)
+    if request.GET.get("v") == fragment_version(job.status, job.attempt):
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
+    context = {**_status_context(job), **_carried_wait_context(request, job)}
+    return render(request, "jobs/job_detail.html#status", context)
 
 
 @login_required

@@ -1,7 +1,8 @@
 // The job page: the running timer, the progress toward the usual wait, and the opt-in browser
-// notification. The status fragment (#job-status) is replaced by every htmx poll, so nothing here
-// keeps a reference to it: each step looks it up again, and state that must outlive a swap (the
-// opt-in) lives in sessionStorage.
+// notification. The status fragment (#job-status) is replaced whenever a poll brings news (a poll
+// that finds nothing new gets 204 and leaves it as it is), so nothing here keeps a reference to
+// it: each step looks it up again, and state that must outlive a swap (the opt-in) lives in
+// sessionStorage. Between swaps only this script moves the timer and the bar.
 (function () {
   "use strict";
 

@@ -1,6 +1,7 @@
 """The job page in real Chromium: where a job stands while it waits and runs, the finished
 player, the opt-in notification, and a phone-sized screen. No CSP violation anywhere."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,8 @@ from tests.helpers import run_job_now, wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MODEL = "ir/test-video"
+# The status poll's URL, which carries the fragment's version (?v=) and the typical wait.
+STATUS_POLL = re.compile(r"/jobs/[^/]+/status/(\?.*)?$")
 
 # Chromium headless has the Notification API, and its permission is real (granted below), but
 # it shows no OS notification and offers no way to see one. So the constructor alone is replaced
@@ -79,7 +82,7 @@ def hold_status_polls(page, *, answer_204: bool = False):
         else:
             route.continue_()
 
-    page.route("**/jobs/*/status/", handle)
+    page.route(STATUS_POLL, handle)
     return Held
 
 
@@ -115,9 +118,52 @@ def test_a_queued_job_shows_its_place_in_both_queues(
     assert page.get_by_role("button", name="Notify me when it's ready").is_visible()
     screenshots_at_both_widths(page, screenshot, "queued")
 
-    # The job ahead of mine in the studio's queue starts: the next poll moves me up.
+    # The job ahead of mine in the studio's queue starts: the place's own poll (every 10 s)
+    # moves me up, while the status polls answer 204.
     Job.objects.filter(owner=bob).update(status=Job.Status.RUNNING, started_at=timezone.now())
-    page.get_by_text("2nd in your queue · 2nd in the studio's").wait_for(timeout=5_000)
+    page.get_by_text("2nd in your queue · 2nd in the studio's").wait_for(timeout=12_000)
+    assert violations == []
+
+
+def test_polls_answer_204_until_the_job_changes_and_the_new_fragment_keeps_the_bar(
+    live_server, simulator, catalog, page, violations, alice
+):
+    past_successes(alice, seconds=30)
+    job = Job.objects.create(owner=alice, prompt="a fox in fresh snow", model=MODEL)
+    answers = []
+    page.on(
+        "response",
+        lambda response: (
+            answers.append((response.status, response.url))
+            if STATUS_POLL.search(response.url)
+            else None
+        ),
+    )
+
+    open_job_as_alice(page, live_server, job)
+    page.wait_for_timeout(4_500)
+
+    # Nothing changed: each poll is a 204, and htmx keeps the fragment it has.
+    assert len(answers) >= 2 and {status for status, _ in answers} == {204}
+    assert all("v=queued.0" in url and "wait=30" in url for _, url in answers)
+    assert page.get_by_text("1st in your queue · 1st in the studio's").is_visible()
+
+    # A worker claims it: the next poll brings the running fragment, with the bar toward the
+    # typical wait that the page read once and the poll's URL carried.
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING, attempt=1, started_at=timezone.now()
+    )
+    page.get_by_text("Usually ready in about 30 s; this is an estimate, not a promise.").wait_for(
+        timeout=5_000
+    )
+    assert page.locator("progress").is_visible()
+    assert "v=running.1" in page.locator("#job-status").get_attribute("hx-get")
+    timer = page.get_by_role("timer")
+    first = timer.inner_text()
+    answers.clear()
+    page.wait_for_timeout(2_500)
+    assert timer.inner_text() != first  # job.js ticks between polls
+    assert answers and {status for status, _ in answers} == {204}
     assert violations == []
 
 

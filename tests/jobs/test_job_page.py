@@ -4,11 +4,11 @@ against the usual wait, and, once done, the player and what to do next."""
 from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from django.contrib.auth import HASH_SESSION_KEY
 from django.core.files.base import ContentFile
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertInHTML
@@ -57,8 +57,22 @@ def finished(owner, status, **fields) -> Job:
     )
 
 
-def status_fragment(client, job):
-    return client.get(reverse("jobs:status", args=[job.pk]))
+def status_fragment(client, job, **query):
+    return client.get(reverse("jobs:status", args=[job.pk]), query)
+
+
+def queue_place(client, job):
+    return client.get(reverse("jobs:detail", args=[job.pk]), {"part": "queue"})
+
+
+def poll_url(html: str) -> str:
+    """The URL the status fragment polls, as htmx will read it."""
+    return Elements(html).one("section")["hx-get"]
+
+
+def poll_query(html: str) -> dict[str, str]:
+    """The query the status fragment's poll carries: its version (v) and typical wait (wait)."""
+    return dict(parse_qsl(urlsplit(poll_url(html)).query))
 
 
 def page(client, job) -> str:
@@ -106,19 +120,63 @@ def test_a_queued_job_says_its_place_in_my_queue_and_the_studios(alice_client, a
     assert "Cancel" in html
 
 
-def test_the_place_in_the_queue_moves_up_with_the_poll(alice_client, alice, bob):
+def test_the_place_in_the_queue_moves_up_with_its_own_slower_poll(alice_client, alice, bob):
     ahead = queued(bob, "ahead", ago=30)
     mine = queued(alice, "mine", ago=10)
-    assert (
-        "1st in your queue · 2nd in the studio's"
-        in status_fragment(alice_client, mine).content.decode()
-    )
+    line = next(p for p in Elements(page(alice_client, mine)).all("p") if "hx-get" in p)
+    assert line["hx-get"] == reverse("jobs:detail", args=[mine.pk]) + "?part=queue"
+    assert line["hx-trigger"] == "every 10s" and "data-poll" in line
+
+    response = queue_place(alice_client, mine)
+    assert response.status_code == 200
+    assert "1st in your queue · 2nd in the studio's" in response.content.decode()
+    assert "<section" not in response.content.decode()  # the place alone, not the status
 
     Job.objects.filter(pk=ahead.pk).update(status=Job.Status.RUNNING, started_at=timezone.now())
 
-    response = status_fragment(alice_client, mine)
-    assert response.status_code == 200
-    assert "1st in your queue · 1st in the studio's" in response.content.decode()
+    assert "1st in your queue · 1st in the studio's" in (
+        queue_place(alice_client, mine).content.decode()
+    )
+
+
+def test_the_queue_place_costs_the_user_the_job_and_two_counts(
+    alice_client, alice, django_assert_num_queries
+):
+    mine = queued(alice, "mine", ago=10)
+    queue_place(alice_client, mine)
+
+    with django_assert_num_queries(4):  # the user, the job, two COUNTs (sessions are in Redis)
+        queue_place(alice_client, mine)
+
+
+@pytest.mark.parametrize("state", ["running", "waiting to retry", "canceled"])
+def test_the_queue_place_poll_says_nothing_once_the_job_has_left_the_queue(
+    alice_client, alice, state
+):
+    job = queued(alice, "mine", ago=10)
+    changes = {
+        "running": {"status": Job.Status.RUNNING, "started_at": timezone.now()},
+        "waiting to retry": {"not_before": timezone.now() + timedelta(seconds=30)},
+        "canceled": {"status": Job.Status.CANCELED},
+    }[state]
+    Job.objects.filter(pk=job.pk).update(**changes)
+
+    response = queue_place(alice_client, job)
+
+    # 204: htmx keeps the line as it is until the status poll brings the news.
+    assert (response.status_code, response.content) == (204, b"")
+
+
+def test_a_queued_fragment_brought_by_the_status_poll_asks_for_its_place_at_once(
+    alice_client, alice
+):
+    job = queued(alice, "mine", ago=10)
+
+    html = status_fragment(alice_client, job).content.decode()  # no version: rendered
+
+    line = next(p for p in Elements(html).all("p") if "hx-get" in p)
+    assert line["hx-trigger"] == "load, every 10s"
+    assert "in your queue" not in html
 
 
 def test_a_job_waiting_to_retry_says_so_instead_of_a_place(alice_client, alice):
@@ -157,7 +215,7 @@ def test_past_the_usual_wait_the_bar_is_indeterminate_and_the_text_says_longer_t
     succeeded_in(alice, 30)
     job = running(alice, for_seconds=95)
 
-    html = status_fragment(alice_client, job).content.decode()
+    html = page(alice_client, job)
 
     assert "1 min 35 s" in html
     bar = Elements(html).one("progress")
@@ -167,14 +225,50 @@ def test_past_the_usual_wait_the_bar_is_indeterminate_and_the_text_says_longer_t
     assert "Taking longer than usual" in html
 
 
+def test_the_page_hands_the_typical_wait_to_the_poll_which_shows_it_without_the_history(
+    alice_client, alice, django_assert_num_queries
+):
+    for seconds in (60, 70, 80):  # the median is 70 s
+        succeeded_in(alice, seconds)
+    job = queued(alice, "soon running", ago=5)
+    query = poll_query(page(alice_client, job))
+    assert query == {"v": "queued.0", "wait": "70"}  # read once, with the page
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING, attempt=1, started_at=timezone.now() - timedelta(seconds=20)
+    )
+
+    with django_assert_num_queries(3):  # the unchanged check, then the user and the job
+        response = status_fragment(alice_client, job, **query)
+
+    html = response.content.decode()
+    assert response.status_code == 200 and "Generating…" in html
+    assert "Usually ready in about 1 min 10 s; this is an estimate, not a promise." in html
+    bar = Elements(html).one("progress")
+    assert (bar["max"], bar["value"]) == ("70", "20")
+    assert poll_query(html) == {"v": "running.1", "wait": "70"}  # and hands it on
+
+
+@pytest.mark.parametrize("wait", ["", "0", "-5", "abc", "1e3", "٣", "86401", "10; drop"])
+def test_a_poll_ignores_a_typical_wait_that_is_not_a_sensible_whole_number(
+    alice_client, alice, wait
+):
+    job = running(alice, for_seconds=5)
+
+    html = status_fragment(alice_client, job, wait=wait).content.decode()
+
+    assert "Video models usually take from 20 seconds to a few minutes." in html
+    assert "<progress" not in html
+
+
 def test_without_history_a_running_job_gives_the_honest_range_and_no_bar(alice_client, alice):
     succeeded_in(alice, 40, model="some/other-model")  # another model's history doesn't count
     job = running(alice, for_seconds=5)
 
-    html = status_fragment(alice_client, job).content.decode()
+    html = page(alice_client, job)
 
     assert "Video models usually take from 20 seconds to a few minutes." in html
     assert "<progress" not in html and "Usually ready" not in html
+    assert poll_query(html) == {"v": "running.1"}  # no wait to hand on
 
 
 def test_a_live_job_offers_the_notification_and_a_finished_one_does_not(alice_client, alice):
@@ -262,8 +356,10 @@ def test_a_terminal_fragment_answers_286_and_marks_itself_terminal(alice_client,
 
 
 @pytest.mark.parametrize("status", sorted(Job.LIVE))
-def test_a_live_fragment_answers_200_and_keeps_polling(alice_client, alice, status):
-    job = finished(alice, status, started_at=timezone.now())
+def test_a_live_fragment_answers_200_and_keeps_polling_with_its_version(
+    alice_client, alice, status
+):
+    job = finished(alice, status, attempt=1, started_at=timezone.now())
 
     response = status_fragment(alice_client, job)
 
@@ -271,21 +367,176 @@ def test_a_live_fragment_answers_200_and_keeps_polling(alice_client, alice, stat
     assert response.status_code == 200
     assert section["hx-trigger"] == "every 2s" and "data-poll" in section
     assert "data-terminal" not in section
+    assert section["hx-get"] == reverse("jobs:status", args=[job.pk]) + f"?v={status}.1"
 
 
-def test_the_poll_costs_two_counts_while_queued_one_read_while_running_and_nothing_after(
-    alice_client, alice
+@pytest.mark.parametrize("status", sorted(Job.LIVE))
+def test_an_unchanged_poll_answers_204_with_no_body_for_one_query(
+    alice_client, alice, status, django_assert_num_queries
 ):
-    def queries(job) -> int:
-        with CaptureQueriesContext(connection) as captured:
-            status_fragment(alice_client, job)
-        return len(captured)
+    job = finished(alice, status, attempt=1, started_at=timezone.now())
+    query = poll_query(page(alice_client, job))
 
-    baseline = queries(finished(alice, Job.Status.SUCCEEDED))  # session, user, the job
+    with django_assert_num_queries(1):  # the job and the user together, by primary key
+        response = status_fragment(alice_client, job, **query)
 
-    assert queries(queued(alice, "waiting", ago=1)) == baseline + 2
-    assert queries(running(alice, for_seconds=1)) == baseline + 1
-    assert queries(finished(alice, Job.Status.STORING)) == baseline
+    assert (response.status_code, response.content) == (204, b"")
+
+
+def test_each_transition_gets_a_new_version_and_a_fresh_fragment(alice_client, alice):
+    job = queued(alice, "going places", ago=5)
+    html = page(alice_client, job)
+    steps = [
+        ({"status": Job.Status.RUNNING, "attempt": 1, "started_at": timezone.now()}, "running.1"),
+        # The provider was busy: back to the queue, to wait before the second try.
+        ({"status": Job.Status.QUEUED, "not_before": timezone.now()}, "queued.1"),
+        ({"status": Job.Status.RUNNING, "attempt": 2}, "running.2"),
+        ({"status": Job.Status.STORING}, "storing.2"),
+    ]
+    for changes, version in steps:
+        assert status_fragment(alice_client, job, **poll_query(html)).status_code == 204
+        Job.objects.filter(pk=job.pk).update(**changes)
+
+        response = status_fragment(alice_client, job, **poll_query(html))
+
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert poll_query(html)["v"] == version
+
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, cost=0)
+    response = status_fragment(alice_client, job, **poll_query(html))
+    assert response.status_code == 286 and "data-terminal" in response.content.decode()
+
+
+def test_the_poll_costs_one_query_unchanged_three_on_a_change_and_no_render_in_between(
+    alice_client, alice, django_assert_num_queries
+):
+    """Unchanged: the fast path's one query. Changed or finished (a few times in a job's life):
+    that query, then the user's and the job's. No version (an old page): the user and the job.
+    Sessions are read from Redis, so they cost no SQL."""
+    job = running(alice, for_seconds=1)
+    status_fragment(alice_client, job)
+
+    with django_assert_num_queries(1):
+        assert status_fragment(alice_client, job, v="running.1").status_code == 204
+    with django_assert_num_queries(3):
+        assert status_fragment(alice_client, job, v="queued.0").status_code == 200
+    with django_assert_num_queries(2):
+        assert status_fragment(alice_client, job).status_code == 200
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, cost=0)
+    with django_assert_num_queries(3):
+        assert status_fragment(alice_client, job, v="running.1").status_code == 286
+
+
+@pytest.mark.parametrize("status", sorted(Job.TERMINAL))
+def test_a_finished_job_answers_286_whatever_version_the_poll_claims(alice_client, alice, status):
+    job = finished(alice, status, attempt=1)
+
+    for version in (f"{status}.1", "running.1", ""):
+        response = status_fragment(alice_client, job, v=version)
+        assert response.status_code == 286
+        assert "data-terminal" in response.content.decode()
+
+
+# Who may have the 204 -------------------------------------------------------------------------
+
+
+def test_bob_with_the_right_version_still_gets_404(client, alice, bob):
+    job = running(alice, for_seconds=1)
+    client.force_login(bob)
+
+    assert status_fragment(client, job, v="running.1").status_code == 404
+
+
+def test_an_anonymous_poll_is_sent_to_log_in(client, alice):
+    job = running(alice, for_seconds=1)
+
+    response = status_fragment(client, job, v="running.1")
+
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_staff_may_poll_anyones_job(admin_client, alice, django_assert_num_queries):
+    job = running(alice, for_seconds=1)
+    status_fragment(admin_client, job)
+
+    with django_assert_num_queries(1):
+        assert status_fragment(admin_client, job, v="running.1").status_code == 204
+
+
+def test_a_password_change_elsewhere_ends_the_polls_session(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    assert status_fragment(alice_client, job, v="running.1").status_code == 204
+
+    alice.set_password("a-new-passphrase-2")
+    alice.save()
+
+    response = status_fragment(alice_client, job, v="running.1")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_a_deactivated_user_gets_no_204(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    assert status_fragment(alice_client, job, v="running.1").status_code == 204
+
+    alice.is_active = False
+    alice.save()
+
+    assert status_fragment(alice_client, job, v="running.1").status_code == 302
+
+
+def test_a_deleted_job_is_404_to_its_poll(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now())
+
+    assert status_fragment(alice_client, job, v="running.1").status_code == 404
+
+
+def test_a_session_without_its_hash_gets_no_204(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    session = alice_client.session
+    del session[HASH_SESSION_KEY]
+    session.save()
+
+    assert status_fragment(alice_client, job, v="running.1").status_code == 302
+
+
+def test_a_logged_out_session_gets_no_204(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    assert status_fragment(alice_client, job, v="running.1").status_code == 204
+
+    alice_client.post(reverse("logout"))
+
+    response = status_fragment(alice_client, job, v="running.1")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_a_host_not_allowed_gets_400_not_204(alice_client, alice):
+    job = running(alice, for_seconds=1)
+
+    url = reverse("jobs:status", args=[job.pk])
+    response = alice_client.get(url, {"v": "running.1"}, headers={"host": "evil.example"})
+
+    assert response.status_code == 400
+
+
+def test_only_a_get_is_answered_204(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    url = reverse("jobs:status", args=[job.pk]) + "?v=running.1"
+
+    assert alice_client.post(url).status_code == 405
+
+
+def test_the_204_still_carries_the_security_headers(alice_client, alice, settings):
+    settings.SECURE_HSTS_SECONDS = 3600
+    job = running(alice, for_seconds=1)
+
+    url = reverse("jobs:status", args=[job.pk])
+    response = alice_client.get(url, {"v": "running.1"}, secure=True)
+
+    assert response.status_code == 204
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Strict-Transport-Security"].startswith("max-age=3600")
 
 
 @pytest.mark.parametrize("name", ["jobs:detail", "jobs:status"])

@@ -88,6 +88,16 @@ def test_a_live_job_fragment_keeps_polling(alice_client, alices_job):
     assert "Queued" in html
 
 
+def test_the_page_polls_with_its_version_and_an_unchanged_job_answers_204(alice_client, alices_job):
+    html = alice_client.get(reverse("jobs:detail", args=[alices_job.pk])).content.decode()
+    poll = reverse("jobs:status", args=[alices_job.pk]) + "?v=queued.0"
+    assert f'hx-get="{poll}"' in html
+
+    response = alice_client.get(poll)
+
+    assert response.status_code == 204 and response.content == b""  # htmx keeps the fragment
+
+
 def test_a_finished_job_fragment_stops_polling_and_shows_the_player(alice_client, alice, simulator):
     job = Job.objects.create(owner=alice, prompt="done soon", model="ir/test-video")
     run_job_now(job.pk)

@@ -2,9 +2,14 @@
 passes, a cut-short or padded-with-junk download and anything that is not an MP4 are refused."""
 
 import io
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from jobs import services
+from jobs.models import Job
 from jobs.mp4 import NotMP4Error, check_mp4
 from simulator.render import pad_with_free_box, render_text_video
 
@@ -66,3 +71,48 @@ def test_a_damaged_or_foreign_file_is_refused_with_a_reason(video, cut, problem)
 def test_a_file_missing_what_a_player_needs_is_refused(boxes, problem):
     with pytest.raises(NotMP4Error, match=problem):
         check_mp4(io.BytesIO(boxes))
+
+
+@pytest.fixture
+def cdn(video):
+    """A provider's file host that answers with the first half of a video, its length declared
+    honestly, so the download itself succeeds and only the store's check can catch it."""
+    half = video[: len(video) // 2]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(half)))
+            self.end_headers()
+            self.wfile.write(half)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v/cut.mp4"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db
+def test_a_result_cut_short_at_the_source_fails_the_store_and_is_not_generated_again(
+    alice, cdn, settings, simulator, media_root
+):
+    settings.STORE_RETRY_DELAY = 0
+    job = Job.objects.create(
+        owner=alice, prompt="a lighthouse at dusk", model="ir/test-video",
+        status=Job.Status.STORING, provider_url=cdn, cost=Decimal("0.10"),
+    )  # fmt: skip
+
+    services.job_store(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "made (and paid for) but could not be stored" in job.error
+    assert "not a complete MP4 video" in job.error
+    assert not job.video and not list(media_root.rglob("*.mp4"))
+    assert simulator.stats()["generation_requests"] == 0

@@ -1,4 +1,5 @@
-"""Posters: a JPEG of the first frame, made when the video is stored, never at the job's expense."""
+"""Posters: a JPEG of the first frame, made just after the video is stored (in a task of its own,
+off the job's path), never at the job's expense."""
 
 import logging
 from pathlib import Path
@@ -72,3 +73,46 @@ def test_deleting_a_job_removes_its_poster_file(alice):
     job.refresh_from_db()
     assert not job.poster
     assert not poster.exists()
+
+
+def test_the_job_succeeds_first_and_its_poster_follows(alice):
+    job = Job.objects.create(
+        owner=alice, prompt="a kite over a beach", model="ir/test-video", size="640x360",
+        response_format="url",
+    )  # fmt: skip
+    services.job_run(job_id=job.pk)
+    services.job_store(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.video and not job.poster
+
+    services.job_make_poster(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.poster and Path(job.poster.path).exists()
+
+
+def test_a_poster_made_after_its_job_was_deleted_leaves_no_file(alice, media_root):
+    job = Job.objects.create(
+        owner=alice, prompt="a kite over a beach", model="ir/test-video", size="640x360",
+        response_format="b64_json",
+    )  # fmt: skip
+    services.job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert services.job_delete(job=job)
+
+    services.job_make_poster(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert not job.poster
+    assert not list((media_root / "posters").rglob("*.jpg"))
+
+
+def test_a_second_poster_task_for_the_same_job_changes_nothing(alice, media_root):
+    job = stored_job(alice)
+    first = job.poster.name
+
+    services.job_make_poster(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.poster.name == first
+    assert len(list((media_root / "posters").rglob("*.jpg"))) == 1

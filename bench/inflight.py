@@ -5,7 +5,7 @@ the provider's own time? (issue 9; DESIGN.md "Performance rules".)
     .venv/bin/python bench/inflight.py --pool gevent
     .venv/bin/python bench/inflight.py --pool prefork --concurrency 7
     .venv/bin/python bench/inflight.py --compare      # threads, gevent, prefork 7 and 12, ~8 min
-    .venv/bin/python bench/inflight.py --experiment   # the fixes below, 10 to 20 min
+    .venv/bin/python bench/inflight.py --experiment   # store concurrency, submit spread, ~5 min
 
 Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg-pool).
 
@@ -32,8 +32,7 @@ Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg
    into its parts (queue: created -> claimed; call: claimed -> STORING less the provider's
    latency; store: STORING -> SUCCEEDED), the peaks, and the CPU-seconds each part used.
 
-`--env NAME=VALUE` passes a setting to the workers and the web server; `--fix NAME` tries a code
-change as a monkeypatch inside them (FIXES below), so nothing in the studio is edited. On a
+`--env NAME=VALUE` passes a setting to the workers and the web server. On a
 shared machine each run first waits (up to 4 minutes) for other work to pause. Everything it
 starts is stopped at the end, by process id. Logs of the last run are in var/bench-inflight/.
 """
@@ -171,138 +170,6 @@ def serve_simulator_cached() -> None:
         simulator_main.main(["--port", "0"])
     finally:
         shutil.rmtree(template.parent, ignore_errors=True)
-
-
-def run_with_fixes(program: str, fixes: list[str], argv: list[str]) -> None:
-    """`celery worker` or `gunicorn`, with the code changes named in FIXES.
-
-    A fix's `early` part runs before the settings are read (it may change what they make); its
-    `django` part once Django is set up (worker_init). With `-P gevent` this process was started
-    with gevent's patches already in (see `shim_command`), as `celery` itself would.
-    """
-    for name in fixes:
-        if FIXES[name].early:
-            FIXES[name].early()
-    if program == "gunicorn":
-        from gunicorn.app.wsgiapp import run
-
-        sys.argv = ["gunicorn", *argv]
-        run()
-        return
-    from celery import signals
-
-    def at_worker_init(**_):
-        for name in fixes:
-            if FIXES[name].django:
-                FIXES[name].django()
-
-    signals.worker_init.connect(at_worker_init, weak=False)
-    sys.argv = ["celery", *argv]
-    from celery.bin.celery import main as celery_main
-
-    sys.exit(celery_main())
-
-
-def shim_command(program: str, fixes: list[str], argv: list[str], *, gevent: bool) -> list[str]:
-    """Run this file as the worker or web server. Under gevent, patch before anything else is
-    imported (psycopg picks its wait function when it is imported, and only a patched `select`
-    makes it cooperative), exactly as `celery -P gevent` does first thing."""
-    this = str(Path(__file__).resolve())
-    if not gevent:
-        return [sys.executable, this, "_run", program, ",".join(fixes), "--", *argv]
-    code = (
-        "from gevent import monkey; monkey.patch_all(); import runpy, sys;"
-        f" sys.argv[0] = {this!r}; runpy.run_path({this!r}, run_name='__main__')"
-    )
-    return [sys.executable, "-c", code, "_run", program, ",".join(fixes), "--", *argv]
-
-
-def _fix_db_pool() -> None:
-    """settings.py: each process keeps a psycopg pool of at most INFLIGHT_POOL_MAX connections
-    (Django's `OPTIONS["pool"]`, psycopg-pool) instead of opening one per task and thread."""
-    import dj_database_url
-
-    original = dj_database_url.parse
-    size = int(os.environ.get("INFLIGHT_POOL_MAX", "10"))
-
-    def parse(url, *args, **kwargs):
-        config = original(url, *args, **kwargs)
-        if config["ENGINE"].endswith("postgresql"):
-            config["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
-            config.setdefault("OPTIONS", {})["pool"] = {
-                "min_size": 1,
-                "max_size": size,
-                "timeout": 30,
-            }
-        return config
-
-    dj_database_url.parse = parse
-
-
-def _fix_one_ffmpeg() -> None:
-    """jobs/services/running.py: one ffmpeg run per stored video, not two. The decode check
-    decodes the first frame anyway, so it writes it as the poster's JPEG at the same time, and
-    the poster step saves those bytes instead of running ffmpeg again."""
-    import imageio_ffmpeg
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
-
-    from jobs.services import running
-
-    first_frames = threading.local()  # a greenlet-local under gevent's patches
-    save_poster_with_ffmpeg = running._save_poster
-
-    def check_video(video) -> None:
-        first_frames.jpeg = None
-        video.seek(0)
-        if video.read(12)[4:8] != b"ftyp":
-            raise running.StoreError("the result is not an MP4 file")
-        path = getattr(video, "name", None)
-        if not isinstance(path, str):
-            return
-        video.flush()
-        with tempfile.TemporaryDirectory() as scratch:
-            poster = Path(scratch) / "poster.jpg"
-            completed = subprocess.run(
-                [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", path, "-map", "0:v:0",
-                 "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "3", "-y", str(poster)],
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )  # fmt: skip
-            if completed.returncode != 0 or not poster.exists() or not poster.stat().st_size:
-                raise running.StoreError("the video does not decode")
-            first_frames.jpeg = poster.read_bytes()
-
-    def save_poster(job, video_name: str) -> str:
-        jpeg, first_frames.jpeg = getattr(first_frames, "jpeg", None), None
-        if not jpeg:
-            return save_poster_with_ffmpeg(job, video_name)
-        return default_storage.save(
-            f"posters/{job.created_at:%Y/%m}/{job.pk}.jpg", ContentFile(jpeg)
-        )
-
-    running._check_video = check_video
-    running._save_poster = save_poster
-
-
-@dataclass(frozen=True)
-class Fix:
-    what: str
-    early: object = None  # runs before Django reads its settings
-    django: object = None  # runs once Django is set up
-
-
-FIXES = {
-    "db-pool": Fix(
-        "settings.py: a bounded psycopg connection pool per process (INFLIGHT_POOL_MAX, 10)",
-        early=_fix_db_pool,
-    ),
-    "one-ffmpeg": Fix(
-        "jobs/services/running.py: the decode check also makes the poster: one ffmpeg, not two",
-        django=_fix_one_ffmpeg,
-    ),
-}
 
 
 # --- The studio's database ----------------------------------------------------------------------
@@ -797,7 +664,7 @@ def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
 
 
 def run(args, **overrides) -> RunResult:
-    """One run with `args`, some of them overridden (pool, concurrency, fix, ...)."""
+    """One run with `args`, some of them overridden (pool, concurrency, ...)."""
     args = argparse.Namespace(**{**vars(args), **overrides})
     if not args.concurrency:
         args.concurrency = 12 if args.pool == "prefork" else 200
@@ -818,8 +685,6 @@ def _run(args, children: Children) -> RunResult:
     label = f"{pool} -c {concurrency}"
     if args.store_concurrency != 8:
         label += f", store -c {args.store_concurrency}"
-    for fix in args.fix:
-        label += f", +{fix}"
     if args.submit_over:
         label += f", submits over {args.submit_over:g} s"
     if args.render != "cached":
@@ -861,14 +726,10 @@ def _run(args, children: Children) -> RunResult:
     port = free_port()
     web = ["videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
     web += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
-    if args.fix:
-        generate_cmd = shim_command("celery", args.fix, generate, gevent=pool == "gevent")
-        store_cmd = shim_command("celery", args.fix, store, gevent=False)
-        web_cmd = shim_command("gunicorn", args.fix, web, gevent=False)
-    else:  # exactly what `make run` and the Dockerfile run
-        generate_cmd = [sys.executable, "-m", "celery", *generate]
-        store_cmd = [sys.executable, "-m", "celery", *store]
-        web_cmd = [sys.executable, "-m", "gunicorn", *web]
+    # Exactly what `make run` and the Dockerfile run.
+    generate_cmd = [sys.executable, "-m", "celery", *generate]
+    store_cmd = [sys.executable, "-m", "celery", *store]
+    web_cmd = [sys.executable, "-m", "gunicorn", *web]
     if pool == "gevent":
         print(f"psycopg under celery's gevent patches waits with {psycopg_wait_under_gevent()}")
     generate_proc = children.start("generate-worker", generate_cmd, child_env)
@@ -1128,10 +989,6 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_simulator_cached":
         serve_simulator_cached()
         return
-    if len(sys.argv) > 1 and sys.argv[1] == "_run":
-        split = sys.argv.index("--")
-        run_with_fixes(sys.argv[2], sys.argv[3].split(","), sys.argv[split + 1 :])
-        return
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pool", choices=["threads", "gevent", "prefork"], default="threads")
@@ -1157,13 +1014,6 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument(
-        "--fix",
-        action="append",
-        default=[],
-        choices=sorted(FIXES),
-        help="; ".join(f"{name}: {fix.what}" for name, fix in FIXES.items()),
-    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the jobs")
     parser.add_argument(
         "--stall", type=float, default=60, help="stop waiting after this long with no progress"
@@ -1178,7 +1028,7 @@ def main() -> None:
     parser.add_argument(
         "--experiment",
         action="store_true",
-        help="run threads as it is, then with the fixes (--fix), then gevent with them",
+        help="the store worker's concurrency (2, 8) and submits back to back or over 4 s",
     )
     args = parser.parse_args()
     if args.jobs % args.users:
@@ -1191,24 +1041,10 @@ def main() -> None:
         for n in args.prefork_concurrency.split(","):
             results.append(run(args, pool="prefork", concurrency=int(n)))
     elif args.experiment:
-        both = ["db-pool", "one-ffmpeg"]
         results = [
-            run(args, pool="threads", concurrency=200, fix=[]),
-            run(args, pool="threads", concurrency=200, fix=["db-pool"]),
-            run(args, pool="threads", concurrency=200, fix=both),
-            run(args, pool="threads", concurrency=200, fix=both, store_concurrency=2),
-            run(args, pool="gevent", concurrency=200, fix=both, store_concurrency=2),
-            # The same, with the 200 submits spread over 4 s instead of back to back.
-            run(args, pool="threads", concurrency=200, fix=[], submit_over=4.0),
-            run(args, pool="threads", concurrency=200, fix=both, submit_over=4.0),
-            run(
-                args,
-                pool="threads",
-                concurrency=200,
-                fix=both,
-                submit_over=4.0,
-                store_concurrency=2,
-            ),
+            run(args, pool="threads", concurrency=200, store_concurrency=n, submit_over=over)
+            for over in (0.0, 4.0)
+            for n in (8, 2)
         ]
     else:
         results = [run(args)]

@@ -58,9 +58,7 @@ def job_run(*, job_id) -> None:
 
     # The call waits for minutes: hand the database connection back meanwhile, so hundreds of
     # calls in flight do not hold hundreds of idle connections (PostgreSQL allows 100 by default).
-    # Inside an atomic block (a test's transaction) the connection must stay.
-    if not connection.in_atomic_block:
-        connection.close()
+    _release_connection()
     try:
         result = _call_provider(job)
     except imagerouter.NotProcessedError as exc:
@@ -101,6 +99,16 @@ def job_run(*, job_id) -> None:
             store_job.delay(str(job.pk))
     finally:
         result.close()
+
+
+def _release_connection() -> None:
+    """Hand this thread's database connection back (to the pool, with PostgreSQL) before a wait
+    that needs none: a provider call, a download, ffmpeg. Each process's pool is small
+    (DATABASE_POOL_SIZE); a thread that held its connection through the wait would make the
+    others wait for theirs (bench/inflight.py saw stores queue behind posters that way). Inside
+    an atomic block (a test's transaction) the connection must stay."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def fail_refused(job: Job, running, message: str) -> bool:
@@ -225,6 +233,7 @@ def job_store(*, job_id) -> None:
             finished_at=timezone.now(),
         )
         return
+    _release_connection()  # a download can take minutes
     with tempfile.NamedTemporaryFile(suffix=".mp4") as downloaded:
         try:
             _download_with_retries(job, downloaded)
@@ -294,6 +303,7 @@ def job_make_poster(*, job_id) -> None:
     )
     if job is None or job.poster:
         return
+    _release_connection()  # ffmpeg can take a while under load
     try:
         image = frame_image(job.video)
         name = default_storage.save(

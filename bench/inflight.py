@@ -17,15 +17,16 @@ Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg
    studio's 2 cores, work the real provider does on its own machines. So by default
    (`--render cached`) the simulator copies one MP4 rendered at start; `--render real` renders
    every video. The provider's reported latency is printed on its own line either way.
-3. Starts one worker host as `make run` does: the generation worker (`-Q generate`, the chosen
-   `--pool` and `--concurrency`) and the store worker (`-Q store,celery`, threads,
-   `--store-concurrency`); and the web server as the Dockerfile does (gunicorn, 2 workers of 4
-   threads). No beat: the sweeper would have nothing to do in a run of a minute.
+3. Starts one worker host with the command lines of `manage.py runworker` (jobs/workers.py):
+   the generation worker (`-Q generate`, the chosen `--pool` and `--concurrency`), the store
+   worker (`-Q store,celery`, threads, `--store-concurrency`) and the poster worker (`-Q poster`,
+   one at a time, at nice 10); and the web server as the Dockerfile does (gunicorn, 2 workers of
+   4 threads). No beat: the sweeper would have nothing to do in a run of a minute.
 4. Creates `--users` people (20), logs each in over HTTP, GETs the form for its CSRF token,
    then all of them at once POST `/jobs/new/` `--jobs` / `--users` times each, back to back
    (`--submit-over S` spreads them evenly over S seconds). The per-person limits (10 a minute,
    10 active) stay on: 20 x 10 fits them exactly.
-5. Waits until every job has finished, sampling meanwhile: jobs per status and PostgreSQL
+5. Waits until every job has finished (and then for the posters, which follow), sampling meanwhile: jobs per status and PostgreSQL
    connections (every 0.1 s), calls open at the simulator (every 0.25 s), and the RSS (every
    0.1 s) and PSS (every 1 s) of the worker host, each worker with all its child processes.
 6. Prints each job's submit-to-ready overhead, (finished_at - created_at) - latency_ms, split
@@ -305,6 +306,7 @@ def redis_pid() -> int | None:
 class Samples:
     rss_generate: int = 0
     rss_store: int = 0
+    rss_poster: int = 0
     rss_host: int = 0  # the peak of the sum, sampled at the same moment
     rss_idle: int = 0
     pss_host: int = 0  # sampled every second: reading smaps costs more
@@ -322,8 +324,9 @@ class Samples:
 
 
 class Sampler:
-    def __init__(self, *, generate_pid: int, store_pid: int, database: str, sim_url: str):
-        self.generate_pid, self.store_pid = generate_pid, store_pid
+    def __init__(self, *, generate_pid, store_pid, poster_pid, database: str, sim_url: str):
+        self.generate_pid, self.store_pid, self.poster_pid = generate_pid, store_pid, poster_pid
+        self.host_pids = (generate_pid, store_pid, poster_pid)
         self.database, self.sim_url = database, sim_url
         self.samples = Samples()
         self.stop_event = threading.Event()
@@ -357,11 +360,13 @@ class Sampler:
 
         def sample():
             generate, store = tree_rss(self.generate_pid), tree_rss(self.store_pid)
+            poster = tree_rss(self.poster_pid)
             s.rss_generate = max(s.rss_generate, generate)
             s.rss_store = max(s.rss_store, store)
-            s.rss_host = max(s.rss_host, generate + store)
-            s.processes = max(s.processes, len(tree(self.generate_pid)) + len(tree(self.store_pid)))
-            s.rss_series.append((time.monotonic() - self.t0, generate + store))
+            s.rss_poster = max(s.rss_poster, poster)
+            s.rss_host = max(s.rss_host, generate + store + poster)
+            s.processes = max(s.processes, sum(len(tree(pid)) for pid in self.host_pids))
+            s.rss_series.append((time.monotonic() - self.t0, generate + store + poster))
 
         self._every(0.1, sample)
 
@@ -369,7 +374,7 @@ class Sampler:
         s = self.samples
 
         def sample():
-            s.pss_host = max(s.pss_host, tree_pss(self.generate_pid) + tree_pss(self.store_pid))
+            s.pss_host = max(s.pss_host, sum(tree_pss(pid) for pid in self.host_pids))
 
         self._every(1.0, sample)
 
@@ -518,6 +523,28 @@ def submit_all(
     return submits
 
 
+def wait_for_posters(database: str, *, timeout: float) -> tuple[int, int, float]:
+    """Posters come after SUCCEEDED, from the poster worker: wait for them too (they are part of
+    the CPU the run costs). Returns (posters made, jobs succeeded, seconds from the last job's
+    SUCCEEDED until the last poster was seen)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(f"{SERVER_URL}/{database}", autocommit=True) as conn:
+        last_finished = conn.execute(
+            "SELECT extract(epoch FROM max(finished_at)) FROM jobs_job"
+        ).fetchone()[0]
+        while True:
+            made, succeeded = conn.execute(
+                "SELECT count(*) FILTER (WHERE poster <> ''),"
+                " count(*) FILTER (WHERE status = 'succeeded') FROM jobs_job"
+            ).fetchone()
+            if made >= succeeded or time.monotonic() > deadline:
+                lag = time.time() - float(last_finished) if last_finished else 0.0
+                return made, succeeded, lag
+            time.sleep(0.1)
+
+
 def wait_until_done(database: str, expected: int, *, timeout: float, stall: float) -> bool:
     """Until every job is finished; or until `timeout`, or until `stall` seconds pass with no job
     changing state (a job left RUNNING or STORING by an error waits for the sweeper, which runs
@@ -592,6 +619,7 @@ class RunResult:
     rss_host: int
     rss_generate: int
     rss_store: int
+    rss_poster: int
     rss_idle: int
     pss_host: int
     processes: int
@@ -600,6 +628,7 @@ class RunResult:
     cpu: dict
     cpu_window: float
     max_connections: int
+    posters: tuple  # (made, succeeded, seconds after the last SUCCEEDED)
 
 
 def figures(database: str, submits: list[Submit]) -> dict:
@@ -715,25 +744,24 @@ def _run(args, children: Children) -> RunResult:
     prepare_database(args.users)
     child_env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"} | env
 
-    celery = ["-A", "videostudio", "worker", "--loglevel", "INFO"]
-    # `-P prefork` is silently ignored when settings name a pool (CELERY_WORKER_POOL =
-    # "threads"): Celery cannot tell it from its default. `processes` is its other name.
+    from jobs.workers import worker_commands
+
+    # Exactly what `make run` and docker compose's worker run (jobs/workers.py), with the pool
+    # under test. `-P prefork` is silently ignored when settings name a pool
+    # (CELERY_WORKER_POOL = "threads"): Celery cannot tell it from its default. `processes` is
+    # its other name.
+    commands = worker_commands("inflight")
     pool_name = "processes" if pool == "prefork" else pool
-    generate = [*celery, "-Q", "generate", "-n", "generate@inflight", "-P", pool_name]
-    generate += ["-c", str(concurrency)]
-    store = [*celery, "-Q", "store,celery", "-n", "store@inflight"]
-    store += ["-c", str(args.store_concurrency)]
+    generate_cmd = [*commands["generate"], "-P", pool_name]
     port = free_port()
     web = ["videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
     web += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
-    # Exactly what `make run` and the Dockerfile run.
-    generate_cmd = [sys.executable, "-m", "celery", *generate]
-    store_cmd = [sys.executable, "-m", "celery", *store]
     web_cmd = [sys.executable, "-m", "gunicorn", *web]
     if pool == "gevent":
         print(f"psycopg under celery's gevent patches waits with {psycopg_wait_under_gevent()}")
     generate_proc = children.start("generate-worker", generate_cmd, child_env)
-    store_proc = children.start("store-worker", store_cmd, child_env)
+    store_proc = children.start("store-worker", commands["store"], child_env)
+    poster_proc = children.start("poster-worker", commands["poster"], child_env)
     web_proc = children.start("web", web_cmd, child_env)
     children.wait_for_log("generate-worker", r"generate@inflight ready\.")
     banner = re.search(r"concurrency: (\d+) \((\w+)\)", children.log_text("generate-worker"))
@@ -742,6 +770,7 @@ def _run(args, children: Children) -> RunResult:
         found = banner.group(0) if banner else "no banner"
         raise RuntimeError(f"the generation worker is not {pool} -c {concurrency}: {found}")
     children.wait_for_log("store-worker", r"store@inflight ready\.")
+    children.wait_for_log("poster-worker", r"poster@inflight ready\.")
     children.wait_for_log("web", r"Booting worker")
     web_url = f"http://127.0.0.1:{port}"
 
@@ -765,16 +794,18 @@ def _run(args, children: Children) -> RunResult:
         "simulator (its ffmpeg renders included)": children.procs["simulator"].pid,
         "web: gunicorn": web_proc.pid,
         "generation worker": generate_proc.pid,
-        "store worker (its ffmpeg checks and posters included)": store_proc.pid,
+        "store worker": store_proc.pid,
+        "poster worker (its ffmpeg included)": poster_proc.pid,
         "PostgreSQL (the whole server)": postmaster_pid(),
         "Redis (the whole server)": redis_pid(),
     }
     wait_for_quiet()
-    idle = tree_rss(generate_proc.pid) + tree_rss(store_proc.pid)
+    idle = sum(tree_rss(p.pid) for p in (generate_proc, store_proc, poster_proc))
     cpu_before, cpu_started = cpu_snapshot(pids), time.monotonic()
     sampler = Sampler(
         generate_pid=generate_proc.pid,
         store_pid=store_proc.pid,
+        poster_pid=poster_proc.pid,
         database=args.database,
         sim_url=sim_url,
     ).start()
@@ -785,6 +816,7 @@ def _run(args, children: Children) -> RunResult:
           f" {max(s.started + s.seconds for s in submits) - min(s.started for s in submits):.1f} s;"
           f" waiting for them to finish")  # fmt: skip
     finished = wait_until_done(args.database, len(accepted), timeout=args.timeout, stall=args.stall)
+    posters = wait_for_posters(args.database, timeout=120)
     sampler.stop()
     cpu_after, cpu_window = cpu_snapshot(pids), time.monotonic() - cpu_started
     if not finished:
@@ -818,6 +850,7 @@ def _run(args, children: Children) -> RunResult:
         rss_host=samples.rss_host,
         rss_generate=samples.rss_generate,
         rss_store=samples.rss_store,
+        rss_poster=samples.rss_poster,
         rss_idle=samples.rss_idle,
         pss_host=samples.pss_host,
         processes=samples.processes,
@@ -826,6 +859,7 @@ def _run(args, children: Children) -> RunResult:
         cpu=cpu,
         cpu_window=cpu_window,
         max_connections=max_connections(),
+        posters=posters,
     )
     report(result, f, refused, samples)
     return result
@@ -863,10 +897,15 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
             ],
             ["submit window: first POST -> last answer, s", f"{r.submit_window:.1f}"],
             ["wall time: first POST -> last job finished, s", f"{r.wall:.1f}"],
+            [
+                "posters made / jobs succeeded; the last one, s after the last job",
+                f"{r.posters[0]} / {r.posters[1]}; {r.posters[2]:.1f}",
+            ],
             ["worker host RSS before the run, MiB", mib(r.rss_idle)],
             ["worker host RSS, peak, MiB (every 0.1 s)", mib(r.rss_host)],
             ["  generation worker and its children, peak MiB", mib(r.rss_generate)],
             ["  store worker and its children, peak MiB", mib(r.rss_store)],
+            ["  poster worker and its ffmpeg, peak MiB", mib(r.rss_poster)],
             ["worker host PSS, peak, MiB (every 1 s; shared pages once)", mib(r.pss_host)],
             ["worker host processes, peak", str(r.processes)],
         ],
@@ -884,7 +923,7 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
                  f"{100 * (busy - mine) / window / CORES:.0f}%"])  # fmt: skip
     rows.append(["the whole machine", f"{busy:.1f}", f"{100 * busy / window / CORES:.0f}%"])
     print_table(
-        f"CPU time from the first POST until the last job finished ({CORES} cores x"
+        f"CPU time from the first POST until the last poster ({CORES} cores x"
         f" {window:.1f} s = {CORES * window:.0f} CPU-seconds)",
         ["part", "CPU-s", f"share of {CORES} cores"],
         rows,

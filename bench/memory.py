@@ -111,19 +111,13 @@ def django_setup() -> None:
 
 
 def start_workers(log_dir: Path) -> dict[str, subprocess.Popen]:
-    """The two workers exactly as `manage.py runstudio` (make run) spawns them, under node names
-    of their own so they never answer for another worker on this host."""
-    from django.conf import settings
+    """The worker host exactly as `manage.py runworker` and `runstudio` start it
+    (jobs/workers.py), under a node name of its own so it never answers for another worker on
+    this host."""
+    from jobs.workers import worker_commands
 
-    celery = [sys.executable, "-m", "celery", "-A", "videostudio"]
-    worker = [*celery, "worker", "--loglevel", "INFO"]
-    commands = {
-        "generate": [*worker, "-Q", "generate", "-n", "generate-memory@%h"],
-        "store": [*worker, "-Q", "store,celery", "-n", "store-memory@%h",
-                  "-c", str(settings.CELERY_STORE_CONCURRENCY)],
-    }  # fmt: skip
     workers = {}
-    for name, command in commands.items():
+    for name, command in worker_commands(f"memory-{socket.gethostname()}").items():
         log = (log_dir / f"{name}-worker.log").open("w")
         workers[name] = subprocess.Popen(
             command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
@@ -135,7 +129,7 @@ def wait_for_workers(workers: dict[str, subprocess.Popen], log_dir: Path) -> Non
     from videostudio.celery import app
 
     host = socket.gethostname()
-    names = {f"{name}-memory@{host}" for name in workers}
+    names = {f"{name}@memory-{host}" for name in workers}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for name, process in workers.items():

@@ -107,7 +107,7 @@ def broker_url():
 
 
 @contextmanager
-def running_worker(broker_url, queues=("generate", "store", "celery")):
+def running_worker(broker_url, queues=("generate", "store", "poster", "celery")):
     """A real Celery worker thread consuming `queues` from the real Redis, until the block ends."""
 
     def close_connections(**kwargs):

@@ -277,14 +277,16 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "jobs.tasks.run_job": {"queue": "generate"},
     "jobs.tasks.store_job": {"queue": "store"},
-    # Behind the downloads that are waiting: a poster is never worth delaying a video for.
-    "jobs.tasks.make_poster": {"queue": "store"},
+    # A queue and a worker of their own, one at a time: a poster is never worth delaying a
+    # video for, and ffmpeg's decodes must not take the cores that the stores need.
+    "jobs.tasks.make_poster": {"queue": "poster"},
 }
 # Generations are I/O-bound waits, so one worker process runs many of them on threads
 # (BENCHMARKS.md compares the pools). The store worker's concurrency is set on its command line.
 CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_GENERATE_CONCURRENCY", 200)
 CELERY_STORE_CONCURRENCY = env_int("CELERY_STORE_CONCURRENCY", 8)
+CELERY_POSTER_CONCURRENCY = env_int("CELERY_POSTER_CONCURRENCY", 1)
 # The client enforces IMAGEROUTER_DEADLINE itself; these limits only catch a worker that hangs
 # outside the HTTP call. Soft limit first (the task fails the job cleanly), then the hard kill.
 CELERY_TASK_SOFT_TIME_LIMIT = IMAGEROUTER_DEADLINE + 60

@@ -287,9 +287,9 @@ def _finish_store(job: Job, video, *, checked: bool = False) -> None:
 def job_make_poster(*, job_id) -> None:
     """The first frame of a succeeded job's video, saved as a JPEG and set as its poster.
 
-    It runs after the job has SUCCEEDED, in a task of its own behind the store queue's waiting
-    downloads: ffmpeg's decode costs about 20 ms of CPU, and with hundreds of results landing at
-    once it was most of the studio's overhead (bench/inflight.py). The page shows the video at
+    It runs after the job has SUCCEEDED, on the poster queue, whose worker makes one at a time at
+    a lower CPU priority (jobs/workers.py): ffmpeg's decode costs about 20 ms of CPU, and with
+    hundreds of results landing at once it was most of the studio's overhead (bench/inflight.py). The page shows the video at
     once; the poster follows. A poster is only a picture of a video that is already paid for and
     stored, so no failure here touches the job: whatever goes wrong (a video ffmpeg cannot
     decode, ffmpeg hanging, the storage backend's own error types, which need not be OSError) is

@@ -42,6 +42,10 @@ def test_a_submitted_job_reaches_done_with_a_playable_mp4_and_its_cost(
     assert (info.codec, info.width, info.height) == ("h264", 1280, 720)
     assert info.duration == pytest.approx(5, abs=0.5)
     assert simulator.stats()["paid_calls"] == 1
+    # The poster follows from the poster queue's own worker.
+    job = wait_for(lambda: Job.objects.exclude(poster="").filter(pk=job_id).first(), timeout=30,
+                   what="the poster")  # fmt: skip
+    assert job.poster.read(3) == b"\xff\xd8\xff"  # a JPEG
 
 
 def test_a_rate_limited_job_waits_then_succeeds_through_the_worker(
@@ -99,3 +103,13 @@ def test_generation_and_storing_run_on_their_own_queues(
             done = wait_for(lambda job=job: finished(job.pk), timeout=30, what="the store")
             assert done.status == Job.Status.SUCCEEDED and done.video
     assert simulator.stats()["paid_calls"] == 3
+    # Posters wait on a queue of their own: the videos are ready without them.
+    assert redis.Redis.from_url(broker_url).llen("poster") == 3
+    assert not Job.objects.exclude(poster="").exists()
+
+    with running_worker(broker_url, queues=["poster"]):
+        wait_for(
+            lambda: Job.objects.exclude(poster="").count() == 3,
+            timeout=30,
+            what="the poster worker to make every poster",
+        )

@@ -1,9 +1,8 @@
 """Start the whole studio on one machine: Redis if needed, the simulator when there is no API key,
-a Celery worker and beat, and the web server. Ctrl-C stops every part."""
+the worker host (jobs/workers.py), beat, and the web server. Ctrl-C stops every part."""
 
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from urllib.parse import urlparse
@@ -14,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import imagerouter
+from jobs.workers import ProcessGroup, worker_commands
 
 READY_TIMEOUT = 15
 
@@ -27,48 +27,28 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, addr, **options):
-        self.children: list[subprocess.Popen] = []
+        self.children = ProcessGroup()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             self.ensure_redis()
             if settings.SIMULATOR_MODE:
                 self.start_simulator()
             self.sync_catalog()
-            celery = [sys.executable, "-m", "celery", "-A", "videostudio"]
-            worker = [*celery, "worker", "--loglevel", "INFO"]
-            self.spawn([*worker, "-Q", "generate", "-n", "generate@%h"])
-            self.spawn([*worker, "-Q", "store,celery", "-n", "store@%h",
-                        "-c", str(settings.CELERY_STORE_CONCURRENCY)])  # fmt: skip
-            self.spawn([*celery, "beat", "--loglevel", "INFO", "-s", "var/celerybeat-schedule"])
+            for command in worker_commands().values():
+                self.children.spawn(command)
+            self.children.spawn([sys.executable, "-m", "celery", "-A", "videostudio", "beat",
+                                 "--loglevel", "INFO", "-s", "var/celerybeat-schedule"])  # fmt: skip
             self.stdout.write(
                 self.style.SUCCESS(f"VideoStudio is at http://{addr}/ (Ctrl-C stops)")
             )
-            web = self.spawn([sys.executable, "manage.py", "runserver", "--noreload", addr])
-            while web.poll() is None and all(child.poll() is None for child in self.children):
-                time.sleep(0.5)
-            failed = [" ".join(c.args[:4]) for c in self.children if c.poll() not in (None, 0)]
+            self.children.spawn([sys.executable, "manage.py", "runserver", "--noreload", addr])
+            failed = self.children.wait()
             if failed:
                 raise CommandError(f"A part of the studio stopped: {', '.join(failed)}")
         except KeyboardInterrupt:
             self.stdout.write("Stopping…")
         finally:
-            self.stop_children()
-
-    def spawn(self, command: list[str]) -> subprocess.Popen:
-        child = subprocess.Popen(command)
-        self.children.append(child)
-        return child
-
-    def stop_children(self):
-        for child in reversed(self.children):
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 10
-        for child in self.children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+            self.children.stop()
 
     def ensure_redis(self):
         if _redis_answers(settings.REDIS_URL):
@@ -82,7 +62,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Starting a local redis-server on port {url.port or 6379}")
         port = str(url.port or 6379)
-        self.spawn(
+        self.children.spawn(
             [server, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no"]
         )
         _wait_for(lambda: _redis_answers(settings.REDIS_URL), "redis-server")
@@ -91,7 +71,9 @@ class Command(BaseCommand):
         url = urlparse(settings.IMAGEROUTER_BASE_URL)
         self.stdout.write(f"No IMAGEROUTER_API_KEY: starting the simulator at {url.geturl()}")
         port = str(url.port or 80)
-        self.spawn([sys.executable, "-m", "simulator", "--host", url.hostname, "--port", port])
+        self.children.spawn(
+            [sys.executable, "-m", "simulator", "--host", url.hostname, "--port", port]
+        )
         _wait_for(_simulator_answers, "the simulator")
 
     def sync_catalog(self):

@@ -1,0 +1,76 @@
+"""What one worker host runs: a Celery worker per queue, each sized for its work.
+
+`manage.py runworker` (docker compose's `worker` service), `manage.py runstudio` (make run) and
+the benchmarks all start these exact command lines, so what is measured is what is shipped.
+
+- generate: paid calls, each a wait of seconds to minutes, on CELERY_GENERATE_CONCURRENCY
+  threads (200);
+- store: downloads and decodes of finished videos, plus the sweeper and catalog sync on the
+  default queue, on CELERY_STORE_CONCURRENCY threads (8);
+- poster: one ffmpeg decode at a time (CELERY_POSTER_CONCURRENCY, 1), in a process at a lower
+  CPU priority, so that posters use the cores only when the stores leave them idle.
+  BENCHMARKS.md shows why: posters sharing the store queue's threads were most of the studio's
+  overhead when hundreds of results landed at once.
+"""
+
+import shutil
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+
+# Added to the poster worker's nice value (Unix): the kernel gives it the CPU time that the web
+# server, the stores and the generations leave over.
+POSTER_NICENESS = 10
+
+
+def worker_commands(node: str = "%h", *, python: str = sys.executable) -> dict[str, list[str]]:
+    """The Celery worker command lines of one host, by queue. `node` is the part of each
+    worker's name after the @ (Celery expands %h to the host name)."""
+    worker = [python, "-m", "celery", "-A", "videostudio", "worker", "--loglevel", "INFO"]
+    return {
+        "generate": [*worker, "-Q", "generate", "-n", f"generate@{node}",
+                     "-c", str(settings.CELERY_WORKER_CONCURRENCY)],
+        "store": [*worker, "-Q", "store,celery", "-n", f"store@{node}",
+                  "-c", str(settings.CELERY_STORE_CONCURRENCY)],
+        "poster": [*_lower_priority(), *worker, "-Q", "poster", "-n", f"poster@{node}",
+                   "-c", str(settings.CELERY_POSTER_CONCURRENCY)],
+    }  # fmt: skip
+
+
+def _lower_priority() -> list[str]:
+    nice = shutil.which("nice")
+    return [nice, "-n", str(POSTER_NICENESS)] if nice else []
+
+
+class ProcessGroup:
+    """Child processes that live and die together: when one stops, `wait` returns, and `stop`
+    ends the others (SIGTERM, then SIGKILL after `grace` seconds)."""
+
+    def __init__(self):
+        self.children: list[subprocess.Popen] = []
+
+    def spawn(self, command: list[str]) -> subprocess.Popen:
+        child = subprocess.Popen(command)
+        self.children.append(child)
+        return child
+
+    def wait(self) -> list[str]:
+        """Block until a child stops; the command lines of those that failed."""
+        while all(child.poll() is None for child in self.children):
+            time.sleep(0.5)
+        return [" ".join(c.args[:8]) for c in self.children if c.poll() not in (None, 0)]
+
+    def stop(self, grace: float | None = 10) -> None:
+        """SIGTERM to each child still running, then SIGKILL after `grace` seconds (None: wait
+        as long as they take; a Celery worker finishes the tasks it is running first)."""
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.terminate()
+        deadline = None if grace is None else time.monotonic() + grace
+        for child in self.children:
+            try:
+                child.wait(None if deadline is None else max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()

@@ -4,7 +4,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import imagerouter
@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 
 # Re-send at most this many messages per sweep, so a backlog drains without a burst.
 RESEND_BATCH = 500
+# A succeeded job still without a poster this long after it finished has lost its poster task
+# (its worker stopped, or Redis lost the message): ask once more. Only jobs created in the
+# last POSTER_LOOKBACK are looked at, so each sweep reads a day of jobs, not the whole table.
+POSTER_RETRY_AFTER = timedelta(minutes=10)
+POSTER_LOOKBACK = timedelta(days=1)
 
 
 def sweep() -> dict[str, int]:
@@ -28,6 +33,8 @@ def sweep() -> dict[str, int]:
        have lost it. Stamp `enqueued_at` only if it is unchanged, and send a message only then.
     3. STORING untouched past JOB_STORING_DEADLINE: its store task is gone. The same, sending a
        store message (which never calls the API).
+    4. SUCCEEDED without a poster POSTER_RETRY_AFTER after it finished: one more poster task,
+       once per job (a video ffmpeg cannot decode is not tried every minute).
     """
     from jobs.tasks import run_job, store_job
 
@@ -48,7 +55,12 @@ def sweep() -> dict[str, int]:
     restored = _resend(
         storing, now - timedelta(seconds=settings.JOB_STORING_DEADLINE), store_job, now
     )
-    counts = {"failed_lost": lost, "requeued": requeued, "store_retried": restored}
+    counts = {
+        "failed_lost": lost,
+        "requeued": requeued,
+        "store_retried": restored,
+        "posters_retried": _resend_posters(now),
+    }
     if any(counts.values()):
         logger.warning("sweeper: %s", counts)
     return counts
@@ -66,5 +78,36 @@ def _resend(jobs, cutoff, task, now) -> int:
         )
         if mine.update(enqueued_at=now):
             task.delay(str(pk))
+            sent += 1
+    return sent
+
+
+def _resend_posters(now) -> int:
+    """Step 4. `enqueued_at` says when a job's last message was sent; for a succeeded job it is
+    from before it finished, until its poster is asked for again here. Stamping it (only if it
+    is unchanged) both claims the job for this sweeper and marks it as asked once."""
+    from jobs.tasks import make_poster
+
+    posterless = (
+        Job.objects.filter(
+            status=Job.Status.SUCCEEDED,
+            created_at__gte=now - POSTER_LOOKBACK,
+            finished_at__lt=now - POSTER_RETRY_AFTER,
+            poster="",
+            deleted_at__isnull=True,
+        )
+        .exclude(video="")
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=F("finished_at")))
+    )
+    sent = 0
+    for pk, stamp in posterless.values_list("pk", "enqueued_at")[:RESEND_BATCH]:
+        mine = Job.objects.filter(pk=pk, status=Job.Status.SUCCEEDED, poster="")
+        mine = (
+            mine.filter(enqueued_at__isnull=True)
+            if stamp is None
+            else mine.filter(enqueued_at=stamp)
+        )
+        if mine.update(enqueued_at=now):
+            make_poster.delay(str(pk))
             sent += 1
     return sent

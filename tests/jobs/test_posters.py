@@ -1,10 +1,14 @@
 """Posters: a JPEG of the first frame, made just after the video is stored (in a task of its own,
 off the job's path), never at the job's expense."""
 
+import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
+from django.utils import timezone
 from PIL import Image
 
 from jobs import frames, services
@@ -116,3 +120,31 @@ def test_a_second_poster_task_for_the_same_job_changes_nothing(alice, media_root
     job.refresh_from_db()
     assert job.poster.name == first
     assert len(list((media_root / "posters").rglob("*.jpg"))) == 1
+
+
+def test_a_poster_whose_task_was_lost_is_asked_for_once_by_the_sweeper(alice, broker_url):
+    """The poster worker stopped, or Redis lost the message: ten minutes after the job finished
+    the sweeper asks once more, and only once, even if that poster never comes either."""
+    broker = redis.Redis.from_url(broker_url)
+    lost, recent = (
+        Job.objects.create(owner=alice, prompt=f"no poster {n}", model="ir/test-video",
+                           size="640x360", response_format="b64_json")
+        for n in range(2)
+    )  # fmt: skip
+    for job in (lost, recent):
+        services.job_run(job_id=job.pk)  # stored; its poster task is sent and lost below
+    long_ago = timezone.now() - timedelta(minutes=11)
+    Job.objects.filter(pk=lost.pk).update(
+        enqueued_at=long_ago - timedelta(seconds=5), finished_at=long_ago
+    )
+    broker.delete("poster")
+
+    assert services.sweep()["posters_retried"] == 1
+    assert services.sweep()["posters_retried"] == 0
+    assert broker.llen("poster") == 1
+    message = json.loads(broker.lpop("poster"))
+    assert message["headers"]["argsrepr"] == repr((str(lost.pk),))
+
+    services.job_make_poster(job_id=lost.pk)  # what the poster worker does with it
+    lost.refresh_from_db()
+    assert lost.poster

@@ -8,6 +8,7 @@ import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -71,6 +72,8 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", PRODUCTION)
 # Only set this when the proxy overwrites the header: a client could otherwise claim https.
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The healthcheck speaks plain HTTP to the container; a redirect to https would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Proxies in front of the studio that append to X-Forwarded-For. 0: the client is REMOTE_ADDR.
 # Login throttling counts attempts per address, so behind a proxy this must be right.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
@@ -116,6 +119,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # GET /healthz for compose and load balancers, answered before the Host is validated and
+    # before sessions and CSRF (videostudio/health.py says why that is safe).
+    "videostudio.health.HealthCheckMiddleware",
+    # Names the job a request is about (its job_id URL argument) on every line it logs.
+    "videostudio.logs.JobContextMiddleware",
     # The 2-s job status poll, answered 204 while unchanged before the rest of the stack runs:
     # one query and one session read (jobs/polling.py; bench/polling.py measures it).
     "jobs.polling.UnchangedPollMiddleware",
@@ -169,8 +177,11 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_int("DATABASE_P
     # 200 connections and PostgreSQL (max_connections 100) refuses the rest after the paid call
     # (BENCHMARKS.md, "Generations in flight"). Django requires CONN_MAX_AGE 0 with a pool.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {
-        "pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_SIZE", 10), "timeout": 120}
+    # Added to the URL's own options (?sslmode=require for a managed database), not instead.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "timeout": 120,
     }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Take the write lock when a transaction begins, and wait for it, instead of failing with
@@ -216,11 +227,104 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the app and project folders, so a first run needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# Videos and uploads are private: they live under MEDIA_ROOT but are never given a public URL.
-# Only jobs.views.job_video and job_image serve them, after checking ownership.
+# Videos, uploads and posters are private: they are never given a public URL. Only the views
+# that check ownership (or a share link) serve them, through jobs.serving.file_response.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "var" / "media")
+
+# --- Video storage -------------------------------------------------------------------------------
+# local: files under MEDIA_ROOT, for one host (or hosts sharing that folder). s3: an S3-compatible
+# bucket (django-storages), so workers on other hosts store videos where the web can serve them.
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local").lower()
+S3_BUCKET = env_str("S3_BUCKET")
+# Empty: Amazon S3 in S3_REGION. Otherwise the server's URL (MinIO, Ceph, R2...), which people's
+# browsers must reach too: videos are fetched from it by signed URL.
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL").rstrip("/")
+S3_REGION = env_str("S3_REGION", "us-east-1")
+# Empty: boto3's own chain (AWS_ACCESS_KEY_ID and friends, ~/.aws, an instance role).
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")
+S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY")
+# Seconds a signed URL works after the ownership check made it. Browsers send later Range
+# requests (seeking) to the URL they were redirected to, so it must outlast a viewing; a copied
+# link dies with it.
+S3_URL_EXPIRY = env_int("S3_URL_EXPIRY", 300)
+
+
+def s3_storage(*, bucket, endpoint_url, region, access_key, secret_key, url_expiry) -> dict:
+    """The STORAGES entry for a private bucket: no ACL of our own (the bucket's, which must not
+    be public) and every URL signed, with a short life."""
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint_url or f"https://s3.{region}.amazonaws.com",
+        "region_name": region,
+        "addressing_style": _s3_addressing(bucket, endpoint_url),
+        "signature_version": "s3v4",  # botocore would sign a custom endpoint's URLs with SigV2
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": url_expiry,
+        # A second store of one job (a duplicate task) gets a name of its own, as on local disk:
+        # overwriting would let its clean-up delete the first store's video.
+        "file_overwrite": False,
+        # Reading a video (posters, the zip download) copies it to a temporary file, spilled to
+        # disk past 1 MiB (the default keeps it all in memory): memory must not grow with it.
+        "max_memory_size": 1024 * 1024,
+    }
+    if access_key:
+        options.update(access_key=access_key, secret_key=secret_key)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+def _s3_addressing(bucket: str, endpoint_url: str) -> str:
+    """Path-style (host/bucket/key) on a configured endpoint, which every S3-compatible server
+    accepts; on Amazon S3 the bucket's own host name, unless a dot in the name would break TLS."""
+    return "path" if endpoint_url or "." in bucket else "virtual"
+
+
+def s3_url_origin(*, bucket: str, endpoint_url: str, region: str) -> str:
+    """Where the signed URLs point: the pages' Content-Security-Policy must allow it."""
+    endpoint = urlsplit(endpoint_url or f"https://s3.{region}.amazonaws.com")
+    if _s3_addressing(bucket, endpoint_url) == "virtual":
+        return f"{endpoint.scheme}://{bucket}.{endpoint.netloc}"
+    return f"{endpoint.scheme}://{endpoint.netloc}"
+
+
+if STORAGE_BACKEND not in ("local", "s3"):
+    raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'local' or 's3', not {STORAGE_BACKEND!r}")
+if STORAGE_BACKEND == "s3":
+    if not S3_BUCKET:
+        raise ImproperlyConfigured(
+            "Set S3_BUCKET: STORAGE_BACKEND=s3 stores videos in that bucket."
+        )
+    if bool(S3_ACCESS_KEY_ID) != bool(S3_SECRET_ACCESS_KEY):
+        raise ImproperlyConfigured(
+            "Set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither."
+        )
+    if not 1 <= S3_URL_EXPIRY <= 7 * 24 * 3600:  # SigV4's limit is a week
+        raise ImproperlyConfigured("S3_URL_EXPIRY must be from 1 to 604800 seconds.")
+    if env_str("MEDIA_X_ACCEL_PREFIX"):
+        raise ImproperlyConfigured(
+            "MEDIA_X_ACCEL_PREFIX hands nginx files under MEDIA_ROOT; with STORAGE_BACKEND=s3 "
+            "videos are served by signed S3 URLs instead. Unset one of them."
+        )
+    if S3_ENDPOINT_URL and urlsplit(S3_ENDPOINT_URL).scheme not in ("http", "https"):
+        raise ImproperlyConfigured(
+            f"S3_ENDPOINT_URL must be an http(s) URL, not {S3_ENDPOINT_URL!r}"
+        )
+    _default_storage = s3_storage(
+        bucket=S3_BUCKET,
+        endpoint_url=S3_ENDPOINT_URL,
+        region=S3_REGION,
+        access_key=S3_ACCESS_KEY_ID,
+        secret_key=S3_SECRET_ACCESS_KEY,
+        url_expiry=S3_URL_EXPIRY,
+    )
+    # The views redirect to signed URLs in the bucket: let the pages load media from there.
+    _origin = s3_url_origin(bucket=S3_BUCKET, endpoint_url=S3_ENDPOINT_URL, region=S3_REGION)
+    for _directive in ("img-src", "media-src"):
+        CONTENT_SECURITY_POLICY["DIRECTIVES"][_directive].append(_origin)
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
@@ -349,7 +453,21 @@ MEDIA_X_ACCEL_PREFIX = env_str("MEDIA_X_ACCEL_PREFIX")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"job_id": {"()": "videostudio.logs.JobIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "videostudio.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+            "filters": ["job_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+# Error reports (the debug page, error e-mails) hide the password inside REDIS_URL, DATABASE_URL
+# and the other URL settings too, not only settings named like KEY or PASSWORD.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "videostudio.logs.SecretUrlFilter"

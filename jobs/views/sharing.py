@@ -48,7 +48,8 @@ def shared_headers(view):
         response = view(request, *args, **kwargs)
         response["Referrer-Policy"] = "no-referrer"
         response["X-Robots-Tag"] = "noindex, nofollow"
-        response["Cache-Control"] = SHARED_CACHE_CONTROL
+        if "no-store" not in response.get("Cache-Control", ""):  # a presigned redirect (S3)
+            response["Cache-Control"] = SHARED_CACHE_CONTROL
         return response
 
     return wrapper

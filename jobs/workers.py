@@ -28,7 +28,8 @@ POSTER_NICENESS = 10
 def worker_commands(node: str = "%h", *, python: str = sys.executable) -> dict[str, list[str]]:
     """The Celery worker command lines of one host, by queue. `node` is the part of each
     worker's name after the @ (Celery expands %h to the host name)."""
-    worker = [python, "-m", "celery", "-A", "videostudio", "worker", "--loglevel", "INFO"]
+    # No --loglevel: LOG_LEVEL decides, through settings.LOGGING (videostudio/logs.py).
+    worker = [python, "-m", "celery", "-A", "videostudio", "worker"]
     return {
         "generate": [*worker, "-Q", "generate", "-n", f"generate@{node}",
                      "-c", str(settings.CELERY_WORKER_CONCURRENCY)],

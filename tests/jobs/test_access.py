@@ -7,8 +7,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from jobs.models import Job
 
-# Pages anyone may open: signing in and up, and the admin's own login machinery.
-PUBLIC = {"login", "logout", "signup", "password_reset", "password_reset_done",
+# Pages anyone may open: signing in and up, the admin's own login machinery, and the health check
+# (which says only "ok" or which part is down).
+PUBLIC = {"healthz", "login", "logout", "signup", "password_reset", "password_reset_done",
           "password_reset_confirm", "password_reset_complete", "admin:login", "admin:logout",
           "admin:jsi18n", "admin:view_on_site", "admin:password_change", "admin:password_change_done",
           "admin:index", "admin:app_list", "admin:autocomplete", "home", "password_change",

@@ -11,6 +11,7 @@ import redis
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from kombu.utils.url import maybe_sanitize_url
 
 from jobs import imagerouter
 from jobs.workers import ProcessGroup, worker_commands
@@ -36,8 +37,8 @@ class Command(BaseCommand):
             self.sync_catalog()
             for command in worker_commands().values():
                 self.children.spawn(command)
-            self.children.spawn([sys.executable, "-m", "celery", "-A", "videostudio", "beat",
-                                 "--loglevel", "INFO", "-s", "var/celerybeat-schedule"])  # fmt: skip
+            beat = [sys.executable, "-m", "celery", "-A", "videostudio", "beat"]
+            self.children.spawn([*beat, "-s", "var/celerybeat-schedule"])
             self.stdout.write(
                 self.style.SUCCESS(f"VideoStudio is at http://{addr}/ (Ctrl-C stops)")
             )
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         server = shutil.which("redis-server")
         if not server or url.hostname not in ("127.0.0.1", "localhost"):
             raise CommandError(
-                f"Redis is not reachable at {settings.REDIS_URL}: install it "
+                f"Redis is not reachable at {maybe_sanitize_url(settings.REDIS_URL)}: install it "
                 "(apt-get install redis-server, or brew install redis) or set REDIS_URL."
             )
         self.stdout.write(f"Starting a local redis-server on port {url.port or 6379}")

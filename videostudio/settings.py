@@ -450,6 +450,13 @@ AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still
 # streamed by Django. Empty: Django streams them.
 MEDIA_X_ACCEL_PREFIX = env_str("MEDIA_X_ACCEL_PREFIX")
 
+# --- Logging -------------------------------------------------------------------------------------
+
+# Every process logs to stdout: one JSON object a line in production, for a log shipper, and plain
+# lines elsewhere, for people. A JSON line about a job carries its job_id (videostudio/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import services
-from .models import Budget, BudgetChange, CostEntry, Job, Notice, VideoModel
+from .models import ApiToken, Budget, BudgetChange, CostEntry, Job, Notice, VideoModel
+from .services import tokens as token_services
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -276,6 +277,30 @@ class BudgetChangeInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Personal API tokens, made by their owners on the API tokens page (a key is shown only
+    there, once). Admins can see them and revoke them, e.g. for a script that misbehaves."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "name", "prefix"]
+    list_select_related = ["user"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def has_revoke_permission(self, request):
+        """Revoking is a change, though the form to change a token is never shown."""
+        return request.user.has_perm("jobs.change_apitoken")
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        revoked = sum(
+            token_services.token_revoke(user=token.user, token_id=token.pk) for token in queryset
+        )
+        self.message_user(request, f"Revoked {revoked} token{'s' if revoked != 1 else ''}.")
 
 
 User = get_user_model()

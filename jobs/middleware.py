@@ -1,6 +1,7 @@
 """Refuse request bodies larger than REQUEST_MAX_BYTES with a page that says so."""
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import render
 
 # Up to this many bytes of an oversized body are read and dropped before answering, so the
@@ -34,6 +35,19 @@ class RequestBodyLimitMiddleware:
                 if not chunk:
                     break
                 left -= len(chunk)
+        if request.path.startswith("/v1/"):
+            # The API (jobs/api/) answers in the provider's error shape, not with a page.
+            return JsonResponse(
+                {
+                    "error": {
+                        "message": "File upload error: File too large. The most this studio "
+                        f"accepts is {_megabytes(settings.REQUEST_MAX_BYTES)} MB.",
+                        "type": "invalid_request_error",
+                        "code": "request_too_large",
+                    }
+                },
+                status=413,
+            )
         response = render(
             request,
             "413.html",

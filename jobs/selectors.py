@@ -14,7 +14,7 @@ from django.db.models.functions import TruncDate, TruncMonth
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .models import Budget, CostEntry, Job, VideoModel
+from .models import ApiToken, Budget, CostEntry, Job, VideoModel
 
 UNSET = object()
 # The ledger's precision (decimal_places=6). SQLite adds decimals as floats (6.00 comes back as
@@ -460,3 +460,24 @@ def job_get_shared(*, token: str) -> Job:
     A unique index on share_token answers it; the token's 256 random bits are the secret."""
     jobs = Job.objects.filter(status=Job.Status.SUCCEEDED, deleted_at__isnull=True)
     return get_object_or_404(jobs, share_token=token)
+
+
+# API tokens ----------------------------------------------------------------------------------
+
+
+def api_tokens_for_user(*, user):
+    """The user's own tokens, revoked ones included, newest first (apitoken_user_created)."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at")
+
+
+def api_token_for_key(*, key: str) -> ApiToken | None:
+    """The live token whose key this is, with its user, or None: unknown, revoked, or its user
+    deactivated. One query on the unique key_hash index."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=ApiToken.hash_key(key), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    return token

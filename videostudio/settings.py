@@ -450,6 +450,23 @@ AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still
 # streamed by Django. Empty: Django streams them.
 MEDIA_X_ACCEL_PREFIX = env_str("MEDIA_X_ACCEL_PREFIX")
 
+# --- Gateway -------------------------------------------------------------------------------------
+# The ImageRouter-compatible API under /v1/ (jobs/api/), for scripts with personal API tokens.
+
+# Requests one API token may make per minute, whatever the endpoint (0: no limit). Submits also
+# count against JOB_SUBMITS_PER_MINUTE and JOB_ACTIVE_LIMIT, as on the form.
+GATEWAY_REQUESTS_PER_MINUTE = env_int("GATEWAY_REQUESTS_PER_MINUTE", 120)
+# A synchronous generation holds a web thread for minutes (gunicorn: 2 workers x 4 threads).
+# Past this many at once in one process, it is refused with 429 and the caller told to use
+# ?async=true, so the pages always keep threads to answer with. 0: asynchronous only.
+GATEWAY_MAX_WAITS_PER_PROCESS = env_int("GATEWAY_MAX_WAITS_PER_PROCESS", 2)
+# The longest a synchronous generation waits for its job before answering with the job's id
+# to fetch later: past the provider's own deadline and a queue's wait.
+GATEWAY_WAIT_SECONDS = env_int("GATEWAY_WAIT_SECONDS", IMAGEROUTER_DEADLINE + 300)
+# Image URLs are fetched by the studio, so by default only public addresses: never loopback,
+# private networks or cloud metadata. true lets scripts name images on your own network.
+GATEWAY_IMAGE_URLS_PRIVATE = env_bool("GATEWAY_IMAGE_URLS_PRIVATE", False)
+
 # --- Logging -------------------------------------------------------------------------------------
 
 # Every process logs to stdout: one JSON object a line in production, for a log shipper, and plain

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from jobs.views import accounts, review, sharing, spending
+from jobs.views import accounts, review, sharing, spending, tokens
 from videostudio.health import healthz
 
 # The admin cost review lives under /admin/ beside the Django admin, so it comes before
@@ -26,6 +26,10 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("jobs/", include("jobs.urls")),
     path("spending/", spending.spending, name="spending"),
+    path("api-tokens/", tokens.api_tokens, name="api_tokens"),
+    path("api-tokens/<uuid:token_id>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
+    # The ImageRouter-compatible API for scripts, with personal API tokens (jobs/api/).
+    path("v1/", include("jobs.api.urls")),
     # Share links: public, the token is the key (jobs/views/sharing.py).
     path("s/<str:token>/", sharing.shared, name="shared"),
     path("s/<str:token>/video/", sharing.shared_video, name="shared_video"),

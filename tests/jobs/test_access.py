@@ -13,7 +13,9 @@ PUBLIC = {"healthz", "login", "logout", "signup", "password_reset", "password_re
           "password_reset_confirm", "password_reset_complete", "admin:login", "admin:logout",
           "admin:jsi18n", "admin:view_on_site", "admin:password_change", "admin:password_change_done",
           "admin:index", "admin:app_list", "admin:autocomplete", "home", "password_change",
-          "password_change_done"}  # fmt: skip
+          "password_change_done",
+          # The API's OpenAPI description: the same for everyone, nothing of anyone's.
+          "api:openapi"}  # fmt: skip
 # Public by design, but only with the secret token a share link carries. The walk fills in a
 # wrong token: it must get 404 (405 for POST), from anyone, and give nothing away.
 SHARE_LINKS = {"shared", "shared_video", "shared_poster"}
@@ -33,6 +35,8 @@ def concrete(route: str, job: Job) -> str | None:
     """A real path for `route`, aimed at alice's job and objects. None if it can't be filled."""
     path = route.lstrip("^").rstrip("$").replace("\\Z", "")
     path = re.sub(r"<uuid:\w+>", str(job.pk), path)
+    path = path.replace("<str:job_id>", str(job.pk))  # the API's, which parses it itself
+    path = path.replace("^(?P<path>.*)", "anything/else")  # the API's catch-all 404
     path = path.replace("<id>", str(job.owner_id))
     path = path.replace("<str:token>", WRONG_TOKEN)
     path = re.sub(r"<path:object_id>|\(\?P<object_id>[^)]*\)", str(job.pk), path)
@@ -56,8 +60,9 @@ def alices_job(alice):
 
 
 def refused(response) -> bool:
-    """404, 403, 405, or a redirect to a login page: anything but the content."""
-    if response.status_code in (403, 404, 405):
+    """404, 403, 405, 401 (the API, without a token), or a redirect to a login page: anything
+    but the content."""
+    if response.status_code in (401, 403, 404, 405):
         return True
     return response.status_code == 302 and "login" in response["Location"]
 

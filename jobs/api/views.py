@@ -1,0 +1,266 @@
+"""The API's views: thin, as the pages' are. Each one reads the token (auth.authenticate), calls a
+selector or a service, and answers in the provider's shapes (results.py, errors.py).
+
+    POST /v1/openai/videos/generations   make a video: wait for it, or ?async=true
+    GET  /v1/jobs/{id}                   a job's status, and its result once done
+    GET  /v1/jobs/{id}/content           the video itself (Range requests answered)
+    GET  /v1/models                      the catalog this token's owner may choose from
+    GET  /v1/openapi.json                the description of all of the above (no token)
+"""
+
+import functools
+import uuid
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from jobs import selectors, services
+from jobs.forms import JobForm
+from jobs.models import Job, VideoModel
+from jobs.serving import file_response
+
+from . import errors, inputs, openapi, results
+from .auth import authenticate
+from .errors import ApiError, invalid
+from .waiting import WaitingBody, wait_slots
+
+# How long a script polling a live job should wait before asking again.
+POLL_AFTER_SECONDS = 2
+ASYNC_PREFERENCE = "respond-async"
+
+
+def api_view(*methods: str, authenticated: bool = True):
+    """CSRF-exempt (a token, never a cookie, says who is asking), with the method checked first
+    (405 naming the allowed ones), then the token, and every ApiError answered in the
+    provider's shape. An authenticated view receives the token after the request."""
+
+    def decorate(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                allowed = ", ".join(methods)
+                return ApiError(
+                    405,
+                    f"{request.method} is not allowed here; use {allowed}.",
+                    errors.INVALID_REQUEST,
+                    code="method_not_allowed",
+                    headers={"Allow": allowed},
+                ).response()
+            try:
+                if authenticated:
+                    return view(request, authenticate(request), *args, **kwargs)
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return exc.response()
+
+        return wrapper
+
+    return decorate
+
+
+@api_view("POST")
+def generations(request, token):
+    """The provider's generation call, run as a studio job.
+
+    1. Read the request as the provider does (inputs.py) and check it with JobForm, the web
+       form's own rules, for the models the owner may choose.
+    2. Unless asked to answer at once (?async=true or Prefer: respond-async), take one of this
+       process's wait slots, or refuse with 429 before making anything.
+    3. services.job_create: the budget hold, the caps and the queue, exactly as for the form.
+    4. Answer 202 with the job's id and Location, or stream the provider's answer as the job
+       runs (waiting.WaitingBody).
+    """
+    user = token.user
+    respond_async = _wants_async(request)
+    generation = inputs.read_generation(request)
+    models = list(selectors.catalog_models(user=user))
+    if generation.model not in {model.id for model in models}:
+        raise errors.model_not_found(generation.model)
+    image = generation.first_image()
+    form = JobForm(generation.data, {"image": image} if image else {}, models=models, owner=user)
+    if not form.is_valid():
+        raise _form_error(form)
+    if not respond_async and not wait_slots.take():
+        raise errors.rate_limited(
+            "The studio is already holding as many waiting requests as it allows. Send this "
+            "request with ?async=true (or the header Prefer: respond-async) and fetch the "
+            "result from GET /v1/jobs/{id}.",
+            code="too_many_waits",
+        )
+    data = form.cleaned_data
+    try:
+        job = services.job_create(
+            owner=user,
+            prompt=data["prompt"].strip(),
+            model=data["model"].id,
+            size=data["size"],
+            seconds=data["seconds"],
+            response_format=data["response_format"],
+            image=data["image"],
+        )
+    except services.SubmitRefusedError as exc:
+        if not respond_async:
+            wait_slots.give_back()
+        raise errors.submit_refused(exc) from None
+    except BaseException:
+        if not respond_async:
+            wait_slots.give_back()
+        raise
+    if respond_async:
+        response = JsonResponse(results.summary(job), status=202)
+        response["Location"] = results.status_url(request, job)
+        response["Preference-Applied"] = ASYNC_PREFERENCE
+        return response
+    return StreamingHttpResponse(WaitingBody(request, job), content_type="application/json")
+
+
+@api_view("GET")
+def job_detail(request, token, job_id):
+    """A job's status; once it has succeeded, the same result as a synchronous answer."""
+    job = _owned_job(token, job_id)
+    if job.status == Job.Status.SUCCEEDED:
+        extra = {key: value for key, value in results.summary(job).items() if key != "created"}
+        chunks = results.success_chunks(request, job, extra=extra)
+        return StreamingHttpResponse(chunks, content_type="application/json")
+    body = results.summary(job)
+    if job.is_terminal:
+        body["error"] = results.failure(job)["error"]
+        body["cost"] = results.usd_number(job.cost)
+        return JsonResponse(body)
+    response = JsonResponse(body)
+    response["Retry-After"] = str(POLL_AFTER_SECONDS)
+    return response
+
+
+@api_view("GET")
+def job_content(request, token, job_id):
+    """The video, for the token's owner only, as the pages serve it (Range requests, nginx or
+    a signed S3 URL where configured). ?download names the file."""
+    job = _owned_job(token, job_id)
+    if not job.video:
+        raise ApiError(404, "This job has no video yet.", errors.NOT_FOUND, code="no_video")
+    download_name = f"{job.pk}.mp4" if "download" in request.GET else None
+    try:
+        return file_response(
+            request, job.video, content_type="video/mp4", download_name=download_name
+        )
+    except Http404:
+        raise ApiError(
+            404, "The video is missing from storage.", errors.NOT_FOUND, code="no_video"
+        ) from None
+
+
+@api_view("GET")
+def models(request, token):
+    """The catalog in the provider's shape (an object keyed by model id), with the models the
+    token's owner may choose, as the form offers them: hidden ones for nobody, staff-only ones
+    for staff. The provider's filters work: type, provider, free, name, sort, limit."""
+    query = request.GET
+    chosen = list(selectors.catalog_models(user=token.user))
+    if query.get("type", "video") != "video":
+        chosen = []
+    if provider := query.get("provider", "").lower():
+        chosen = [model for model in chosen if provider in _provider_of(model).lower()]
+    free = query.get("free")
+    if free is not None:
+        if free not in ("true", "false"):
+            raise invalid("'free' must be 'true' or 'false'", param="free")
+        chosen = [model for model in chosen if model.is_free == (free == "true")]
+    if name := query.get("name", "").lower():
+        chosen = [model for model in chosen if name in model.id.lower()]
+    sort = query.get("sort")
+    if sort is not None:
+        if sort not in ("name", "provider", "price", "date"):
+            raise invalid("'sort' must be one of name, provider, price or date", param="sort")
+        chosen.sort(key=SORT_KEYS[sort])
+    limit = query.get("limit")
+    if limit is not None:
+        if not (limit.isascii() and limit.isdigit()):
+            raise invalid("'limit' must be a whole number", param="limit")
+        chosen = chosen[: int(limit)]
+    return JsonResponse({model.id: _model_entry(model) for model in chosen})
+
+
+@api_view("GET", authenticated=False)
+def openapi_document(request):
+    """The OpenAPI description, with this studio's own address as its server."""
+    document = openapi.document(server_url=request.build_absolute_uri("/").rstrip("/"))
+    return JsonResponse(document)
+
+
+@api_view("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", authenticated=False)
+def not_found(request, path=""):
+    """Any other path under /v1/: 404 in the provider's shape, not an HTML page."""
+    raise ApiError(404, f"Cannot {request.method} {request.path}", errors.NOT_FOUND)
+
+
+def _wants_async(request) -> bool:
+    value = request.GET.get("async")
+    if value is not None and value not in ("true", "false"):
+        raise invalid("'async' must be 'true' or 'false'", param="async")
+    if value is not None:
+        return value == "true"
+    preferences = request.headers.get("Prefer", "").lower().split(",")
+    return any(preference.split(";")[0].strip() == ASYNC_PREFERENCE for preference in preferences)
+
+
+def _form_error(form) -> ApiError:
+    """The form's first error, naming the field, as the provider's 400."""
+    for name in [*form.fields, NON_FIELD_ERRORS]:
+        if name in form.errors:
+            message = form.errors[name][0]
+            if name == NON_FIELD_ERRORS:
+                return invalid(message)
+            return invalid(f"Invalid '{name}': {message}", param=name)
+    return invalid("The request is not valid.")
+
+
+def _owned_job(token, job_id) -> Job:
+    """The token owner's job, or 404: someone else's job is not there, even for staff, whose
+    tokens act only as themselves."""
+    try:
+        job_id = uuid.UUID(str(job_id))
+    except ValueError:
+        raise errors.job_not_found() from None
+    try:
+        return selectors.job_get_for_owner(user=token.user, job_id=job_id)
+    except Http404:
+        raise errors.job_not_found() from None
+
+
+def _provider_of(model: VideoModel) -> str:
+    """The catalog keeps no upstream provider, so the id's first part stands in for it."""
+    return model.id.split("/", 1)[0]
+
+
+SORT_KEYS = {
+    "name": lambda model: model.id.lower(),
+    "provider": lambda model: (_provider_of(model).lower(), model.id.lower()),
+    "price": lambda model: model.price_average,
+    # The catalog keeps no release dates: the order stays by id.
+    "date": lambda model: model.id.lower(),
+}
+
+
+def _model_entry(model: VideoModel) -> dict:
+    if model.pricing == VideoModel.Pricing.FIXED:
+        pricing = {"type": "fixed", "value": results.usd_number(model.price_max)}
+    else:
+        band = (model.price_min, model.price_average, model.price_max)
+        pricing = {
+            "type": model.pricing,
+            "range": dict(
+                zip(("min", "average", "max"), map(results.usd_number, band), strict=True)
+            ),
+        }
+    return {
+        "id": model.id,
+        "providers": [{"id": _provider_of(model), "model_name": model.name, "pricing": pricing}],
+        "seconds": model.seconds,
+        "default_seconds": model.default_seconds,
+        "sizes": model.sizes,
+        "output": ["video"],
+        "supported_params": {"edit": model.accepts_image, "mask": False, "quality": False},
+    }

@@ -1,10 +1,36 @@
 """Small helpers shared by the tests."""
 
+import os
+import subprocess
+import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
 from jobs import services
 from jobs.models import CostEntry, Job
+
+ROOT = Path(__file__).resolve().parents[1]
+# The variables a settings test starts without, whatever the developer's or CI's shell holds:
+# each test then sets what it is about.
+SETTINGS_PREFIXES = ("DJANGO_", "IMAGEROUTER_", "DATABASE_", "STORAGE_", "S3_", "MEDIA_", "LOG_")
+
+
+def run_with_settings(
+    code: str = "import django; django.setup()", *, check: bool = False, **env
+) -> subprocess.CompletedProcess:
+    """`code` run by a fresh Python whose studio settings come from `env` and the defaults alone
+    (settings are read once, at import, so a test of them needs a process of its own)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "videostudio.settings", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
 
 
 def run_job_now(job_id) -> None:

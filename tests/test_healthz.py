@@ -1,19 +1,15 @@
 """GET /healthz: what docker compose and a load balancer ask the web tier every few seconds."""
 
 import json
-import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
 from tests.conftest import TEST_BROKER_URL
+from tests.helpers import run_with_settings
 from videostudio.celery import app as celery_app
 
-ROOT = Path(__file__).resolve().parents[1]
 HEALTHZ = "/healthz"
 PASSWORD = "hunter2-redis-password"
 
@@ -72,22 +68,13 @@ def test_it_is_503_naming_redis_when_the_broker_is_unreachable(
 
 def healthz_in_a_fresh_process(**env) -> tuple[dict, str]:
     """GET /healthz in a new process with these settings: the response, and all it printed."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
     script = (
         "import json, django; django.setup()\n"
         "from django.test import Client\n"
         f"response = Client().get({HEALTHZ!r})\n"
         "print(json.dumps({'status': response.status_code, 'body': response.json()}))\n"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "videostudio.settings", **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    completed = run_with_settings(script, check=True, **env)
     return json.loads(completed.stdout.splitlines()[-1]), completed.stdout + completed.stderr
 
 

@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 
 from jobs import services
 from jobs.models import Job
 from jobs.tasks import sweep
-from tests.helpers import wait_for
+from tests.helpers import run_with_settings, wait_for
 from tests.jobs.test_faults import database_url
 from videostudio.celery import app as celery_app
 from videostudio.logs import JobIdFilter, JsonFormatter
@@ -88,18 +89,9 @@ def test_a_job_named_in_a_services_message_is_its_job_id(json_lines):
 
 
 def log_in_a_fresh_process(**env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "LOG_"))}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django, logging; django.setup(); logging.getLogger('studio').warning('hello')",
-        ],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "videostudio.settings", **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_with_settings(
+        "import django, logging; django.setup(); logging.getLogger('studio').warning('hello')",
+        **env,
     )
 
 
@@ -191,6 +183,8 @@ def test_every_worker_line_about_a_job_names_that_job(broker_url, simulator, ali
     """Two jobs, each generated, stored and given a poster on the worker's one thread, then the
     sweeper: each job's lines, Celery's own "Task ... received/succeeded" lines among them, name
     that job, never the one that ran before it on the thread, and the sweeper's name none."""
+    # Messages other tests left on the broker would run here too, about jobs of their own.
+    redis.Redis.from_url(broker_url).flushdb()
     node = f"logs-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     worker = start_json_worker(broker_url, simulator, media_root, node)
     try:

@@ -1,30 +1,18 @@
 """Production settings added for deployment: what a deployer's URLs keep, and what reports hide."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from django.views.debug import SafeExceptionReporterFilter, get_default_exception_reporter_filter
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import run_with_settings
 
 
 def database_settings(**env) -> dict:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json; from django.conf import settings; "
-            "print(json.dumps(settings.DATABASES['default'], default=str))",
-        ],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "videostudio.settings", **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    completed = run_with_settings(
+        "import json; from django.conf import settings; "
+        "print(json.dumps(settings.DATABASES['default'], default=str))",
         check=True,
+        **env,
     )
     return json.loads(completed.stdout)
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_with_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,18 +26,6 @@ def example_variables() -> set[str]:
 
 def test_env_example_lists_exactly_the_variables_settings_read():
     assert settings_variables() == example_variables()
-
-
-def load_settings(**env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IMAGEROUTER_"))}
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "videostudio.settings", **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(
@@ -54,31 +44,22 @@ def load_settings(**env) -> subprocess.CompletedProcess:
     ],
 )
 def test_production_refuses_to_start_with_unsafe_settings(env, message):
-    completed = load_settings(**env)
+    completed = run_with_settings(**env)
     assert completed.returncode != 0
     assert message in completed.stderr
 
 
 def test_a_real_host_with_a_real_key_starts():
-    completed = load_settings(DJANGO_ALLOWED_HOSTS="studio.example.com", DJANGO_SECRET_KEY="k" * 50)
+    completed = run_with_settings(
+        DJANGO_ALLOWED_HOSTS="studio.example.com", DJANGO_SECRET_KEY="k" * 50
+    )
     assert completed.returncode == 0, completed.stderr
 
 
 def test_without_a_key_the_studio_talks_to_the_simulator():
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.conf import settings as s; "
-            "print(s.SIMULATOR_MODE, s.IMAGEROUTER_BASE_URL)",
-        ],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("IMAGEROUTER_")},
-            "DJANGO_SETTINGS_MODULE": "videostudio.settings",
-        },
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    completed = run_with_settings(
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SIMULATOR_MODE, s.IMAGEROUTER_BASE_URL)",
         check=True,
     )
     assert completed.stdout.split() == ["True", "http://127.0.0.1:8765"]

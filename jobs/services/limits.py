@@ -49,21 +49,29 @@ def model_available_check(*, user, model: str) -> None:
 
 def submit_rate_check(*, user) -> None:
     """Count this submit against the user's JOB_SUBMITS_PER_MINUTE; raise when over.
-
-    A fixed one-minute window in the shared cache (Redis), so every web process counts
-    together: 1. create the window's counter if it is new, 2. increment it atomically,
-    3. refuse past the limit. Refused attempts count too: hammering does not help.
-    """
+    Refused attempts count too: hammering does not help."""
     limit = settings.JOB_SUBMITS_PER_MINUTE
+    retry_after = count_in_minute(f"submits:{user.pk}", limit)
+    if retry_after is not None:
+        raise SubmitRateLimitedError(limit=limit, retry_after=retry_after)
+
+
+def count_in_minute(name: str, limit: int) -> int | None:
+    """Count one more event for `name` in this minute's window; past `limit`, the seconds until
+    the next window (else None). `limit` 0 or less counts nothing and never refuses.
+
+    A fixed one-minute window in the shared cache (Redis), so every process counts together:
+    1. create the window's counter if it is new, 2. increment it atomically, 3. compare.
+    """
     if limit <= 0:
-        return
+        return None
     now = time.time()
     window = int(now // RATE_WINDOW_SECONDS)
-    key = f"submits:{user.pk}:{window}"
+    key = f"{name}:{window}"
     cache.add(key, 0, timeout=RATE_WINDOW_SECONDS * 2)
     if cache.incr(key) > limit:
-        retry_after = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now + 0.999))
-        raise SubmitRateLimitedError(limit=limit, retry_after=retry_after)
+        return max(1, int((window + 1) * RATE_WINDOW_SECONDS - now + 0.999))
+    return None
 
 
 def active_jobs_check(*, user) -> None:

@@ -68,9 +68,16 @@ def sweep() -> dict[str, int]:
 
 def _resend(jobs, cutoff, task, now) -> int:
     overdue = jobs.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff))
+    return _send_once(overdue, task, now)
+
+
+def _send_once(jobs, task, now) -> int:
+    """Send `task` for each of `jobs` (at most RESEND_BATCH) whose `enqueued_at` this sweeper
+    stamps first: the stamp is a conditional UPDATE naming the row's status and the stamp it
+    was read with, so two sweepers at once send each message once."""
     sent = 0
-    for pk, stamp in overdue.values_list("pk", "enqueued_at")[:RESEND_BATCH]:
-        mine = Job.objects.filter(pk=pk, status__in=[Job.Status.QUEUED, Job.Status.STORING])
+    for pk, stamp, status in jobs.values_list("pk", "enqueued_at", "status")[:RESEND_BATCH]:
+        mine = jobs.filter(pk=pk, status=status)
         mine = (
             mine.filter(enqueued_at__isnull=True)
             if stamp is None
@@ -99,15 +106,4 @@ def _resend_posters(now) -> int:
         .exclude(video="")
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=F("finished_at")))
     )
-    sent = 0
-    for pk, stamp in posterless.values_list("pk", "enqueued_at")[:RESEND_BATCH]:
-        mine = Job.objects.filter(pk=pk, status=Job.Status.SUCCEEDED, poster="")
-        mine = (
-            mine.filter(enqueued_at__isnull=True)
-            if stamp is None
-            else mine.filter(enqueued_at=stamp)
-        )
-        if mine.update(enqueued_at=now):
-            make_poster.delay(str(pk))
-            sent += 1
-    return sent
+    return _send_once(posterless, make_poster, now)

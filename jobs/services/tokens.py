@@ -1,15 +1,15 @@
 """Personal API tokens: made, revoked and marked as used here, never stored in the clear."""
 
 import secrets
-import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import ApiToken
+
+from .limits import count_in_minute
 
 # Recognisable in a script, a log or a leak scanner's rules, and never confused with an
 # ImageRouter key (64 characters, no prefix).
@@ -20,7 +20,6 @@ SHOWN_PREFIX_CHARS = len(KEY_PREFIX) + 8
 # last_used_at is for people ("used 3 minutes ago"): writing it at most once a minute spares
 # a busy script's every request an UPDATE.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-RATE_WINDOW_SECONDS = 60
 
 
 class TokenRateLimitedError(Exception):
@@ -66,19 +65,10 @@ def token_mark_used(*, token: ApiToken) -> None:
 
 
 def token_rate_check(*, token: ApiToken) -> None:
-    """Count this request against the token's GATEWAY_REQUESTS_PER_MINUTE; raise when over.
-
-    The same fixed one-minute window in the shared cache as limits.submit_rate_check, so every
-    web process counts together: 1. create the window's counter if new, 2. increment it
-    atomically, 3. refuse past the limit. Refused requests count too: hammering does not help.
-    """
+    """Count this request against the token's GATEWAY_REQUESTS_PER_MINUTE, in the same shared
+    one-minute window as the submit limit; raise when over. Refused requests count too:
+    hammering does not help."""
     limit = settings.GATEWAY_REQUESTS_PER_MINUTE
-    if limit <= 0:
-        return
-    now = time.time()
-    window = int(now // RATE_WINDOW_SECONDS)
-    key = f"api-requests:{token.pk}:{window}"
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS * 2)
-    if cache.incr(key) > limit:
-        retry_after = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now + 0.999))
+    retry_after = count_in_minute(f"api-requests:{token.pk}", limit)
+    if retry_after is not None:
         raise TokenRateLimitedError(limit=limit, retry_after=retry_after)

@@ -3,13 +3,9 @@ file is redirected to a short-lived signed URL for it, against a real S3 server 
 
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,7 +18,7 @@ from storages.backends.s3 import S3Storage
 
 from jobs import services
 from jobs.models import Job
-from tests.helpers import run_job_now
+from tests.helpers import run_job_now, run_with_settings
 from tests.media import image_bytes
 from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 from videostudio.settings import s3_storage, s3_url_origin
@@ -282,21 +278,6 @@ def test_deleting_a_job_removes_its_objects_from_the_bucket(alice, s3_server, bu
 
 
 S3_ENV = {"STORAGE_BACKEND": "s3", "S3_BUCKET": "studio-videos"}
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_settings(code="import django; django.setup()", **env) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh process whose settings come from `env` alone."""
-    prefixes = ("DJANGO_", "IMAGEROUTER_", "STORAGE_", "S3_", "MEDIA_")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "videostudio.settings", **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(
@@ -310,7 +291,7 @@ def load_settings(code="import django; django.setup()", **env) -> subprocess.Com
     ],
 )
 def test_s3_settings_that_cannot_work_refuse_to_start(env, message):
-    completed = load_settings(**env)
+    completed = run_with_settings(**env)
 
     assert completed.returncode != 0
     assert message in completed.stderr
@@ -321,7 +302,7 @@ def test_pages_may_load_videos_and_pictures_from_the_s3_endpoint():
         "import django, json; django.setup(); from django.conf import settings as s; "
         "print(json.dumps([s.STORAGES['default'], s.CONTENT_SECURITY_POLICY['DIRECTIVES']]))"
     )
-    completed = load_settings(code, **S3_ENV, S3_ENDPOINT_URL="https://media.example.com:9000/")
+    completed = run_with_settings(code, **S3_ENV, S3_ENDPOINT_URL="https://media.example.com:9000/")
 
     assert completed.returncode == 0, completed.stderr
     storage, directives = json.loads(completed.stdout)

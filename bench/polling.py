@@ -11,7 +11,9 @@ and a p99 of 100 ms or less at 500 polls a second (1,000 pages polling every 2 s
    the first run, reused after), with 1,000 users who each watch one live job (500 running,
    500 queued), 200,000 older finished jobs around them, and recent successes for the typical
    wait. Every server start makes fresh sessions for the 1,000, server-side (SessionStore, as a
-   log-in does); their cookies go to the load tool with their job's URL. Redis database 8 holds
+   log-in does), and reads each one's status poll URL off its job page, rendered in-process
+   (the version, the poll pass and the typical wait, exactly as htmx will ask); the cookies
+   and that URL go to the load tool. Redis database 8 holds
    the cache and the cached sessions; the bench empties it first.
 2. Server. The production server as the docs run it: `gunicorn videostudio.wsgi` on loopback,
    DEBUG off, with DJANGO_SETTINGS_MODULE=bench.polling_settings: the studio's settings, plus
@@ -20,7 +22,7 @@ and a p99 of 100 ms or less at 500 polls a second (1,000 pages polling every 2 s
 3. Top speed: `wrk -t2 -c64`, another process on loopback, with a Lua script that this file
    writes to a temporary folder. Each request is one of the 1,000 watchers' polls, with that
    watcher's session and CSRF cookies and job URL, in rotation. Cases: the bare view, the bare
-   view behind login_required, the status poll with the page's current version (204), the
+   view behind login_required, the status poll with the page's own URL (204: unchanged), the
    status poll without one (rendered, 200), and the queue-place poll (every 10 s per queued
    page). The machine is shared, so the cases take turns for --rounds rounds of --seconds each
    (after a 1-s warm-up) and the best round of each is reported, with the range of all rounds.
@@ -255,8 +257,7 @@ def seed() -> None:
 class Watcher:
     job_id: str
     state: str
-    version: str
-    wait: str
+    poll: str  # the status poll's URL as the job page gives it: version, poll pass, typical wait
     cookies: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -265,34 +266,47 @@ class Watcher:
 
 
 def watchers_with_sessions(engine: str) -> list[Watcher]:
-    """Each watcher's job, the version its page would carry, and a new session in `engine`."""
+    """Each watcher's job, a new session in `engine`, and the status poll's URL that the job
+    page gives that session (read off the page itself, rendered in-process)."""
     from importlib import import_module
 
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.middleware.csrf import _get_new_csrf_string
+    from django.test import override_settings
 
-    from jobs import selectors
     from jobs.models import Job
-    from jobs.polling import fragment_version
 
     store = import_module(SESSION_ENGINES[engine]).SessionStore
-    wait = selectors.typical_wait(model_id=MODEL)
-    typical = str(max(1, round(wait.seconds))) if wait else ""
     watchers = []
     jobs = Job.objects.filter(owner__username__startswith="watcher-").select_related("owner")
-    for job in jobs.order_by("owner_id"):
-        session = store()
-        session[SESSION_KEY] = str(job.owner.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = job.owner.get_session_auth_hash()
-        session.save()
-        version = fragment_version(job.status, job.attempt)
-        watcher = Watcher(str(job.pk), job.status, version, typical)
-        watcher.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
-        watcher.cookies[settings.CSRF_COOKIE_NAME] = _get_new_csrf_string()
-        watchers.append(watcher)
+    with override_settings(SESSION_ENGINE=SESSION_ENGINES[engine], ALLOWED_HOSTS=["*"]):
+        for job in jobs.order_by("owner_id"):
+            session = store()
+            session[SESSION_KEY] = str(job.owner.pk)
+            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            session[HASH_SESSION_KEY] = job.owner.get_session_auth_hash()
+            session.save()
+            watcher = Watcher(str(job.pk), job.status, poll="")
+            watcher.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
+            watcher.cookies[settings.CSRF_COOKIE_NAME] = _get_new_csrf_string()
+            watcher.poll = page_poll_url(watcher)
+            watchers.append(watcher)
     return watchers
+
+
+def page_poll_url(watcher: Watcher) -> str:
+    """The hx-get of the job page's status fragment, for this watcher's session."""
+    from django.test import Client
+
+    client = Client()
+    for name, value in watcher.cookies.items():
+        client.cookies[name] = value
+    page = client.get(f"/jobs/{watcher.job_id}/")
+    found = re.search(r'id="job-status"[^>]*hx-get="([^"]+)"', page.content.decode())
+    if page.status_code != 200 or not found:
+        sys.exit(f"The job page of {watcher.job_id} gave {page.status_code} and no status poll.")
+    return found.group(1).replace("&amp;", "&")
 
 
 def reset_sessions() -> None:
@@ -306,7 +320,7 @@ def reset_sessions() -> None:
 def write_watchers(path: Path, watchers: list[Watcher]) -> None:
     with path.open("w") as out:
         for w in watchers:
-            out.write(f"{w.job_id}\t{w.state}\t{w.version}\t{w.wait or '-'}\t{w.cookie_header}\n")
+            out.write(f"{w.job_id}\t{w.state}\t{w.poll}\t{w.cookie_header}\n")
 
 
 def case_path(case: Case, watcher: Watcher) -> str:
@@ -317,7 +331,7 @@ def case_path(case: Case, watcher: Watcher) -> str:
     if case is SIGNED_IN:
         return "/bench/signed-in/"
     if case in (FRESH, MIX):
-        return status + f"?v={watcher.version}" + (f"&wait={watcher.wait}" if watcher.wait else "")
+        return watcher.poll
     if case is STALE:
         return status
     return f"/jobs/{watcher.job_id}/?part=queue"
@@ -456,13 +470,13 @@ class CpuMeter:
 # --- Top speed: wrk -----------------------------------------------------------------------------
 
 LUA = r"""
--- One watcher per request, in rotation: its cookies, its job, the version its page holds.
+-- One watcher per request, in rotation: its cookies, its job, the poll URL its page holds.
 local mode = os.getenv("POLL_MODE")
 local close = os.getenv("POLL_CLOSE") == "1"
 local watchers, queued = {}, {}
 for line in io.lines(os.getenv("POLL_WATCHERS")) do
-  local id, state, version, wait, cookie = line:match("^(%S+)\t(%S+)\t(%S+)\t(%S+)\t(.+)$")
-  local w = {id = id, version = version, wait = wait, cookie = cookie}
+  local id, state, poll, cookie = line:match("^(%S+)\t(%S+)\t(%S+)\t(.+)$")
+  local w = {id = id, poll = poll, cookie = cookie}
   watchers[#watchers + 1] = w
   if state == "queued" then queued[#queued + 1] = w end
 end
@@ -481,8 +495,7 @@ function request()
     w = queued[index % #queued + 1]
     path = "/jobs/" .. w.id .. "/?part=queue"
   else
-    path = "/jobs/" .. w.id .. "/status/?v=" .. w.version
-    if w.wait ~= "-" then path = path .. "&wait=" .. w.wait end
+    path = w.poll
   end
   local headers = {["Cookie"] = w.cookie, ["HX-Request"] = "true"}
   if close then headers["Connection"] = "close" end
@@ -605,8 +618,7 @@ def driver_path(case: Case, w: dict) -> str:
         return "/bench/signed-in/"
     if case is STALE:
         return f"/jobs/{w['id']}/status/"
-    wait = f"&wait={w['wait']}" if w["wait"] != "-" else ""
-    return f"/jobs/{w['id']}/status/?v={w['version']}{wait}"
+    return w["poll"]
 
 
 async def drive(port: int, plan, warmup: float) -> dict:
@@ -664,10 +676,8 @@ def driver_main(args) -> None:
     watchers = []
     with open(spec["watchers"]) as lines:
         for line in lines:
-            job_id, state, version, wait, cookie = line.rstrip("\n").split("\t")
-            watchers.append(
-                {"id": job_id, "state": state, "version": version, "wait": wait, "cookie": cookie}
-            )
+            job_id, state, poll, cookie = line.rstrip("\n").split("\t")
+            watchers.append({"id": job_id, "state": state, "poll": poll, "cookie": cookie})
     case = CASES_BY_KEY[spec["case"]]
     total = spec["warmup"] + spec["seconds"]
     plan = schedule(watchers, case, total, random.Random(spec["seed"]))

@@ -5,6 +5,7 @@ media under `var/`, Redis on localhost, and the ImageRouter simulator when no AP
 """
 
 import os
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -183,6 +184,15 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_int("DATABASE_P
         "max_size": env_int("DATABASE_POOL_SIZE", 10),
         "timeout": 120,
     }
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool(
+    "DATABASE_PREPARED_STATEMENTS", True
+):
+    # Django turns psycopg's prepared statements off (prepare_threshold None). Its own cursors
+    # bind on the client and never prepare anyway, so a threshold that is never reached lets
+    # psycopg prepare exactly the statements that ask: the 2-s status poll's one query
+    # (selectors.job_poll_state), which then costs PostgreSQL half the CPU. Turn it off behind a
+    # transaction-mode PgBouncer that does not track prepared statements (before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", sys.maxsize)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Take the write lock when a transaction begins, and wait for it, instead of failing with
     # "database is locked" when a reading transaction tries to write while a worker is writing.

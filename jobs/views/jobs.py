@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import selectors, services
 from jobs.forms import JobForm
 from jobs.models import Job
-from jobs.polling import fragment_version
+from jobs.polling import fragment_version, poll_pass
 from jobs.serving import file_response, image_content_type
 
 from . import compose
@@ -67,14 +67,16 @@ def _waits_in_queue(job: Job) -> bool:
     return job.status == Job.Status.QUEUED and job.not_before is None
 
 
-def _status_context(job: Job) -> dict:
+def _status_context(request, job: Job) -> dict:
     """The status fragment, from the job's own row alone: the 2-s poll renders it with no query
     beyond the one that fetched the job. What needs other rows (the place in the queue, the
     typical wait) is added by _page_context, once per page, and by the queue's own slower poll.
+    A live fragment's poll carries its version and the poll pass (jobs/polling.py).
     """
     context = {"job": job}
     if not job.is_terminal:
         context["version"] = fragment_version(job.status, job.attempt)
+        context["poll_pass"] = poll_pass(request, job)
     if job.status == Job.Status.RUNNING and job.started_at is not None:
         context["elapsed"] = _duration_text(job.elapsed_seconds)
         # ISO 8601 with milliseconds, which every browser's Date.parse reads. The server's clock
@@ -90,14 +92,14 @@ def _queue_place_context(job: Job) -> dict:
     return {"queue_mine": ordinal(place.mine), "queue_studio": ordinal(place.studio)}
 
 
-def _page_context(job: Job) -> dict:
+def _page_context(request, job: Job) -> dict:
     """The whole page: the fragment, its place in the queue, and the typical wait for its model.
 
     The typical wait (at most LATENCY_SAMPLE rows of the job_model_succeeded index) is read once
     per page for a live job, queued ones included: the poll's URL carries it, so the running
     fragment that a poll brings in later shows the bar without reading the history again.
     """
-    context = _status_context(job)
+    context = _status_context(request, job)
     if _waits_in_queue(job):
         context.update(_queue_place_context(job))
     if not job.is_terminal:
@@ -142,26 +144,26 @@ def job_detail(request, job_id):
             return HttpResponse(status=HTTPStatus.NO_CONTENT)
         context = {"job": job, **_queue_place_context(job)}
         return render(request, "jobs/job_detail.html#queue_place", context)
-    return render(request, "jobs/job_detail.html", _page_context(job))
+    return render(request, "jobs/job_detail.html", _page_context(request, job))
 
 
 @login_required
 @require_GET
 def job_status(request, job_id):
     """The status fragment that the job page polls every 2 s. The poll's URL carries the version
-    of the fragment on the page (?v=). While it is current the answer is 204 with no body, and
-    htmx keeps the fragment; jobs.polling.UnchangedPollMiddleware gives most of those answers,
-    for one query, before this view runs. A changed live job is rendered (200, with its new
-    version, and the typical wait the URL carried); a terminal one answers 286, which stops the
-    poll.
+    of the fragment on the page (?v=) and its poll pass (?p=). While the version is current the
+    answer is 204 with no body, and htmx keeps the fragment; jobs.polling.UnchangedPollMiddleware
+    gives most of those answers, for one query, before this view runs. A changed live job is
+    rendered (200, with its new version, and the typical wait the URL carried); a terminal one
+    answers 286, which stops the poll.
     """
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     if job.is_terminal:
-        context = _status_context(job)
+        context = _status_context(request, job)
         return render(request, "jobs/job_detail.html#status", context, status=HTMX_STOP_POLLING)
     if request.GET.get("v") == fragment_version(job.status, job.attempt):
         return HttpResponse(status=HTTPStatus.NO_CONTENT)
-    context = {**_status_context(job), **_carried_wait_context(request, job)}
+    context = {**_status_context(request, job), **_carried_wait_context(request, job)}
     return render(request, "jobs/job_detail.html#status", context)
 
 

@@ -7,8 +7,12 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertInHTML
@@ -71,8 +75,14 @@ def poll_url(html: str) -> str:
 
 
 def poll_query(html: str) -> dict[str, str]:
-    """The query the status fragment's poll carries: its version (v) and typical wait (wait)."""
+    """The query the status fragment's poll carries: its version (v), its poll pass (p) and the
+    typical wait (wait)."""
     return dict(parse_qsl(urlsplit(poll_url(html)).query))
+
+
+def live_poll(client, job) -> dict[str, str]:
+    """What the job page that `client` opens now will poll with."""
+    return poll_query(page(client, job))
 
 
 def page(client, job) -> str:
@@ -232,7 +242,7 @@ def test_the_page_hands_the_typical_wait_to_the_poll_which_shows_it_without_the_
         succeeded_in(alice, seconds)
     job = queued(alice, "soon running", ago=5)
     query = poll_query(page(alice_client, job))
-    assert query == {"v": "queued.0", "wait": "70"}  # read once, with the page
+    assert (query["v"], query["wait"]) == ("queued.0", "70")  # read once, with the page
     Job.objects.filter(pk=job.pk).update(
         status=Job.Status.RUNNING, attempt=1, started_at=timezone.now() - timedelta(seconds=20)
     )
@@ -245,7 +255,7 @@ def test_the_page_hands_the_typical_wait_to_the_poll_which_shows_it_without_the_
     assert "Usually ready in about 1 min 10 s; this is an estimate, not a promise." in html
     bar = Elements(html).one("progress")
     assert (bar["max"], bar["value"]) == ("70", "20")
-    assert poll_query(html) == {"v": "running.1", "wait": "70"}  # and hands it on
+    assert poll_query(html) == {**query, "v": "running.1"}  # hands the wait on, and the pass
 
 
 @pytest.mark.parametrize("wait", ["", "0", "-5", "abc", "1e3", "٣", "86401", "10; drop"])
@@ -268,7 +278,7 @@ def test_without_history_a_running_job_gives_the_honest_range_and_no_bar(alice_c
 
     assert "Video models usually take from 20 seconds to a few minutes." in html
     assert "<progress" not in html and "Usually ready" not in html
-    assert poll_query(html) == {"v": "running.1"}  # no wait to hand on
+    assert "wait" not in poll_query(html)  # no wait to hand on
 
 
 def test_a_live_job_offers_the_notification_and_a_finished_one_does_not(alice_client, alice):
@@ -367,7 +377,12 @@ def test_a_live_fragment_answers_200_and_keeps_polling_with_its_version(
     assert response.status_code == 200
     assert section["hx-trigger"] == "every 2s" and "data-poll" in section
     assert "data-terminal" not in section
-    assert section["hx-get"] == reverse("jobs:status", args=[job.pk]) + f"?v={status}.1"
+    url = urlsplit(section["hx-get"])
+    assert url.path == reverse("jobs:status", args=[job.pk])
+    assert dict(parse_qsl(url.query)) == {
+        "v": f"{status}.1",
+        "p": poll_query(page(alice_client, job))["p"],
+    }
 
 
 @pytest.mark.parametrize("status", sorted(Job.LIVE))
@@ -415,17 +430,17 @@ def test_the_poll_costs_one_query_unchanged_three_on_a_change_and_no_render_in_b
     that query, then the user's and the job's. No version (an old page): the user and the job.
     Sessions are read from Redis, so they cost no SQL."""
     job = running(alice, for_seconds=1)
-    status_fragment(alice_client, job)
+    query = live_poll(alice_client, job)
 
     with django_assert_num_queries(1):
-        assert status_fragment(alice_client, job, v="running.1").status_code == 204
+        assert status_fragment(alice_client, job, **query).status_code == 204
     with django_assert_num_queries(3):
-        assert status_fragment(alice_client, job, v="queued.0").status_code == 200
+        assert status_fragment(alice_client, job, **{**query, "v": "queued.0"}).status_code == 200
     with django_assert_num_queries(2):
         assert status_fragment(alice_client, job).status_code == 200
     Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, cost=0)
     with django_assert_num_queries(3):
-        assert status_fragment(alice_client, job, v="running.1").status_code == 286
+        assert status_fragment(alice_client, job, **query).status_code == 286
 
 
 @pytest.mark.parametrize("status", sorted(Job.TERMINAL))
@@ -441,88 +456,164 @@ def test_a_finished_job_answers_286_whatever_version_the_poll_claims(alice_clien
 # Who may have the 204 -------------------------------------------------------------------------
 
 
-def test_bob_with_the_right_version_still_gets_404(client, alice, bob):
+def test_bob_with_the_right_version_and_alices_pass_still_gets_404(alice_client, alice, bob):
     job = running(alice, for_seconds=1)
-    client.force_login(bob)
+    alices = live_poll(alice_client, job)
+    alice_client.logout()
+    alice_client.force_login(bob)
 
-    assert status_fragment(client, job, v="running.1").status_code == 404
+    assert status_fragment(alice_client, job, **alices).status_code == 404
+    # Nor with a pass that names bob but was signed for alice.
+    forged = {**alices, "p": f"{bob.pk}." + alices["p"].partition(".")[2]}
+    assert status_fragment(alice_client, job, **forged).status_code == 404
 
 
-def test_an_anonymous_poll_is_sent_to_log_in(client, alice):
+def test_an_anonymous_poll_is_sent_to_log_in(alice_client, alice):
     job = running(alice, for_seconds=1)
+    query = live_poll(alice_client, job)
 
-    response = status_fragment(client, job, v="running.1")
+    response = status_fragment(Client(), job, **query)  # the right URL, without the cookie
 
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
 def test_staff_may_poll_anyones_job(admin_client, alice, django_assert_num_queries):
     job = running(alice, for_seconds=1)
-    status_fragment(admin_client, job)
+    query = live_poll(admin_client, job)
 
     with django_assert_num_queries(1):
-        assert status_fragment(admin_client, job, v="running.1").status_code == 204
+        assert status_fragment(admin_client, job, **query).status_code == 204
 
 
 def test_a_password_change_elsewhere_ends_the_polls_session(alice_client, alice):
     job = running(alice, for_seconds=1)
-    assert status_fragment(alice_client, job, v="running.1").status_code == 204
+    query = live_poll(alice_client, job)
+    assert status_fragment(alice_client, job, **query).status_code == 204
 
     alice.set_password("a-new-passphrase-2")
     alice.save()
 
-    response = status_fragment(alice_client, job, v="running.1")
+    response = status_fragment(alice_client, job, **query)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
 def test_a_deactivated_user_gets_no_204(alice_client, alice):
     job = running(alice, for_seconds=1)
-    assert status_fragment(alice_client, job, v="running.1").status_code == 204
+    query = live_poll(alice_client, job)
+    assert status_fragment(alice_client, job, **query).status_code == 204
 
     alice.is_active = False
     alice.save()
 
-    assert status_fragment(alice_client, job, v="running.1").status_code == 302
+    assert status_fragment(alice_client, job, **query).status_code == 302
 
 
 def test_a_deleted_job_is_404_to_its_poll(alice_client, alice):
     job = running(alice, for_seconds=1)
+    query = live_poll(alice_client, job)
     Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now())
 
-    assert status_fragment(alice_client, job, v="running.1").status_code == 404
+    assert status_fragment(alice_client, job, **query).status_code == 404
 
 
-def test_a_session_without_its_hash_gets_no_204(alice_client, alice):
+def test_a_session_without_its_hash_gets_no_page_and_no_204(alice_client, alice):
     job = running(alice, for_seconds=1)
     session = alice_client.session
     del session[HASH_SESSION_KEY]
     session.save()
 
+    assert alice_client.get(reverse("jobs:detail", args=[job.pk])).status_code == 302
     assert status_fragment(alice_client, job, v="running.1").status_code == 302
+
+
+def test_an_expired_session_gets_no_204(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    query = live_poll(alice_client, job)
+    session = alice_client.session
+    session.set_expiry(timezone.now() - timedelta(seconds=1))
+    session.save()
+
+    response = status_fragment(alice_client, job, **query)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def answered_by_the_view(client, job, query) -> bool:
+    """Polls once; True if the view answered 204 (its two queries, the user's and the job's, come
+    after whatever the fast path tried), False if the fast path did (its one query)."""
+    with CaptureQueriesContext(connection) as queries:
+        response = status_fragment(client, job, **query)
+    assert (response.status_code, response.content) == (204, b"")
+    return len(queries) > 1
+
+
+def test_a_pass_answers_only_for_its_own_session_and_job(alice_client, alice):
+    """A pass from another of alice's sessions, or for another of her jobs, is no pass: the poll
+    takes the standard path, which still answers her 204."""
+    job, other_job = running(alice, for_seconds=1), running(alice, for_seconds=2)
+    first = live_poll(alice_client, job)
+    second_browser = Client()
+    second_browser.force_login(alice)
+    second = live_poll(second_browser, job)
+    assert first["p"] != second["p"]
+
+    assert answered_by_the_view(second_browser, job, first)
+    assert answered_by_the_view(alice_client, other_job, first)
+    assert not answered_by_the_view(second_browser, job, second)
+    assert not answered_by_the_view(alice_client, job, first)
+
+
+def test_a_tampered_pass_is_no_pass(alice_client, alice):
+    job = running(alice, for_seconds=1)
+    query = live_poll(alice_client, job)
+    user_id, _, signature = query["p"].partition(".")
+    flipped = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+
+    for bad in (f"{user_id}.{flipped}", f"{user_id}.", user_id, f".{signature}", "x.y"):
+        assert answered_by_the_view(alice_client, job, {**query, "p": bad}), bad
+
+
+def test_without_sessions_in_the_database_the_page_has_no_pass_and_still_polls(
+    client, alice, settings, django_assert_num_queries
+):
+    """The fast path finds the session's row in the database; with another session engine the
+    page carries no pass, and the view answers every poll."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    client.force_login(alice)
+    job = running(alice, for_seconds=1)
+
+    query = live_poll(client, job)
+
+    assert "p" not in query
+    with django_assert_num_queries(2):
+        assert status_fragment(client, job, **query).status_code == 204
 
 
 def test_a_logged_out_session_gets_no_204(alice_client, alice):
     job = running(alice, for_seconds=1)
-    assert status_fragment(alice_client, job, v="running.1").status_code == 204
+    query = live_poll(alice_client, job)
+    session_cookie = alice_client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert status_fragment(alice_client, job, **query).status_code == 204
 
     alice_client.post(reverse("logout"))
+    alice_client.cookies[settings.SESSION_COOKIE_NAME] = session_cookie  # kept, e.g. stolen
 
-    response = status_fragment(alice_client, job, v="running.1")
+    response = status_fragment(alice_client, job, **query)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
 def test_a_host_not_allowed_gets_400_not_204(alice_client, alice):
     job = running(alice, for_seconds=1)
+    query = live_poll(alice_client, job)
 
     url = reverse("jobs:status", args=[job.pk])
-    response = alice_client.get(url, {"v": "running.1"}, headers={"host": "evil.example"})
+    response = alice_client.get(url, query, headers={"host": "evil.example"})
 
     assert response.status_code == 400
 
 
 def test_only_a_get_is_answered_204(alice_client, alice):
     job = running(alice, for_seconds=1)
-    url = reverse("jobs:status", args=[job.pk]) + "?v=running.1"
+    url = poll_url(page(alice_client, job))
 
     assert alice_client.post(url).status_code == 405
 
@@ -530,9 +621,10 @@ def test_only_a_get_is_answered_204(alice_client, alice):
 def test_the_204_still_carries_the_security_headers(alice_client, alice, settings):
     settings.SECURE_HSTS_SECONDS = 3600
     job = running(alice, for_seconds=1)
+    query = live_poll(alice_client, job)
 
     url = reverse("jobs:status", args=[job.pk])
-    response = alice_client.get(url, {"v": "running.1"}, secure=True)
+    response = alice_client.get(url, query, secure=True)
 
     assert response.status_code == 204
     assert response["X-Content-Type-Options"] == "nosniff"

@@ -4,10 +4,8 @@ with DATABASE_PREPARED_STATEMENTS=false and nothing is prepared at all."""
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
-from jobs.models import Job
-from tests.jobs.test_job_page import live_poll, status_fragment
+from tests.jobs.test_job_page import live_poll, running, status_fragment
 from tests.test_production_settings import database_settings
 
 postgresql_only = pytest.mark.skipif(
@@ -22,20 +20,9 @@ def prepared_statements() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def running_job(owner) -> Job:
-    return Job.objects.create(
-        owner=owner,
-        prompt="a lighthouse at dusk",
-        model="ir/test-video",
-        status=Job.Status.RUNNING,
-        attempt=1,
-        started_at=timezone.now(),
-    )
-
-
 @postgresql_only
 def test_the_unchanged_poll_is_the_one_prepared_statement(alice_client, alice):
-    job = running_job(alice)
+    job = running(alice, for_seconds=1)
     query = live_poll(alice_client, job)  # the page itself: many queries, none prepared
 
     for _ in range(3):
@@ -50,7 +37,7 @@ def test_with_prepared_statements_off_nothing_is_prepared(alice_client, alice, m
     options = dict(connection.settings_dict["OPTIONS"])
     options.pop("prepare_threshold")
     monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
-    job = running_job(alice)
+    job = running(alice, for_seconds=1)
     query = live_poll(alice_client, job)
 
     for _ in range(3):

@@ -21,7 +21,9 @@ Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg
    the generation worker (`-Q generate`, the chosen `--pool` and `--concurrency`), the store
    worker (`-Q store,celery`, threads, `--store-concurrency`) and the poster worker (`-Q poster`,
    one at a time, at nice 10); and the web server as the Dockerfile does (gunicorn, 2 workers of
-   4 threads). No beat: the sweeper would have nothing to do in a run of a minute.
+   4 threads), at nice 5 as `make run` starts it (`--web-nice N` for another value; compose
+   gives the web container a smaller CPU weight instead). No beat: the sweeper would have
+   nothing to do in a run of a minute.
 4. Creates `--users` people (20), logs each in over HTTP, GETs the form for its CSRF token,
    then all of them at once POST `/jobs/new/` `--jobs` / `--users` times each, back to back
    (`--submit-over S` spreads them evenly over S seconds). The per-person limits (10 a minute,
@@ -753,6 +755,8 @@ def _run(args, children: Children) -> RunResult:
         label += f", submits over {args.submit_over:g} s"
     if args.render != "cached":
         label += f", {args.render} render"
+    if args.web_nice is not None:
+        label += f", web at nice {args.web_nice}"
     print(f"\n=== {label}: {args.jobs} jobs from {args.users} people, latency {args.latency:g} s,"
           f" render {args.render} ===")  # fmt: skip
     sim_url = start_simulator(children, latency=args.latency, render=args.render)
@@ -779,7 +783,7 @@ def _run(args, children: Children) -> RunResult:
     prepare_database(args.users)
     child_env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"} | env
 
-    from jobs.workers import worker_commands
+    from jobs.workers import WEB_NICENESS, lower_priority, worker_commands
 
     # Exactly what `make run` and docker compose's worker run (jobs/workers.py), with the pool
     # under test. `-P prefork` is silently ignored when settings name a pool
@@ -791,7 +795,9 @@ def _run(args, children: Children) -> RunResult:
     port = free_port()
     web = ["videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
     web += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
-    web_cmd = [sys.executable, "-m", "gunicorn", *web]
+    # At the web server's priority on a host of its own (runstudio; compose's cpu_shares).
+    web_nice = WEB_NICENESS if args.web_nice is None else args.web_nice
+    web_cmd = [*lower_priority(web_nice), sys.executable, "-m", "gunicorn", *web]
     if pool == "gevent":
         print(f"psycopg under celery's gevent patches waits with {psycopg_wait_under_gevent()}")
     generate_proc = children.start("generate-worker", generate_cmd, child_env)
@@ -1087,6 +1093,11 @@ def main() -> None:
     parser.add_argument("--store-concurrency", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument(
+        "--web-nice",
+        type=int,
+        help="the web server's nice value (default: jobs.workers.WEB_NICENESS, as make run)",
+    )
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the jobs")
     parser.add_argument(

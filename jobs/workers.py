@@ -23,6 +23,18 @@ from django.conf import settings
 # Added to the poster worker's nice value (Unix): the kernel gives it the CPU time that the web
 # server, the stores and the generations leave over.
 POSTER_NICENESS = 10
+# Added to the web server's (make run): when the cores are short, a job already accepted is
+# claimed and called before another submit is taken. A claim costs a few milliseconds, so the
+# web loses little; without this a burst of submits left 30 to 75 jobs waiting for their claim
+# (BENCHMARKS.md, "The web server at a lower priority"). Docker compose gives the web container
+# a smaller CPU weight instead (cpu_shares), since a nice value counts only within a container.
+WEB_NICENESS = 5
+# The store worker reserves this many messages per thread (the generate worker one, settings'
+# CELERY_WORKER_PREFETCH_MULTIPLIER). With one per thread, 200 results landing in 3 s kept
+# its reservations full, and a store then sat in Redis 0.4 to 0.9 s before the worker took it,
+# though a thread was free at once (BENCHMARKS.md). A store never calls the API, so holding a
+# few more messages risks nothing: a lost one is re-sent by the sweeper.
+STORE_PREFETCH_MULTIPLIER = 4
 
 
 def worker_commands(node: str = "%h", *, python: str = sys.executable) -> dict[str, list[str]]:
@@ -34,15 +46,18 @@ def worker_commands(node: str = "%h", *, python: str = sys.executable) -> dict[s
         "generate": [*worker, "-Q", "generate", "-n", f"generate@{node}",
                      "-c", str(settings.CELERY_WORKER_CONCURRENCY)],
         "store": [*worker, "-Q", "store,celery", "-n", f"store@{node}",
+                  "--prefetch-multiplier", str(STORE_PREFETCH_MULTIPLIER),
                   "-c", str(settings.CELERY_STORE_CONCURRENCY)],
-        "poster": [*_lower_priority(), *worker, "-Q", "poster", "-n", f"poster@{node}",
+        "poster": [*lower_priority(POSTER_NICENESS), *worker, "-Q", "poster", "-n", f"poster@{node}",
                    "-c", str(settings.CELERY_POSTER_CONCURRENCY)],
     }  # fmt: skip
 
 
-def _lower_priority() -> list[str]:
+def lower_priority(niceness: int) -> list[str]:
+    """A prefix for a command line that runs it `niceness` steps below this process's CPU
+    priority (nothing where there is no `nice`)."""
     nice = shutil.which("nice")
-    return [nice, "-n", str(POSTER_NICENESS)] if nice else []
+    return [nice, "-n", str(niceness)] if nice else []
 
 
 class ProcessGroup:

@@ -116,6 +116,16 @@ def test_the_worker_service_is_one_worker_host():
     )
 
 
+def test_the_worker_host_outweighs_the_web_for_cpu_as_nice_does_under_make_run():
+    """Docker puts each container in a control group of its own, where a nice value counts
+    only against the container's own processes: the weights say it between containers."""
+    default = 1024
+    web = service("web").get("cpu_shares", default)
+    worker = service("worker").get("cpu_shares", default)
+    # nice 5 against nice 0 is a weight of 335 against 1024 (the kernel's sched_prio_to_weight).
+    assert round(worker / web) == round(1024 / 335) == 3
+
+
 def test_there_is_exactly_one_beat():
     beat = service("beat")
     assert re.match(r"celery -A videostudio (--quiet )?beat", command_text("beat"))

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from kombu.utils.url import maybe_sanitize_url
 
 from jobs import imagerouter
-from jobs.workers import ProcessGroup, worker_commands
+from jobs.workers import WEB_NICENESS, ProcessGroup, lower_priority, worker_commands
 
 READY_TIMEOUT = 15
 
@@ -42,7 +42,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"VideoStudio is at http://{addr}/ (Ctrl-C stops)")
             )
-            self.children.spawn([sys.executable, "manage.py", "runserver", "--noreload", addr])
+            web = [sys.executable, "manage.py", "runserver", "--noreload", addr]
+            self.children.spawn([*lower_priority(WEB_NICENESS), *web])
             failed = self.children.wait()
             if failed:
                 raise CommandError(f"A part of the studio stopped: {', '.join(failed)}")

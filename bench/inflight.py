@@ -795,7 +795,7 @@ def _run(args, children: Children) -> RunResult:
     port = free_port()
     web = ["videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
     web += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
-    # At the web server's priority on a host of its own (runstudio; compose's cpu_shares).
+    # Below the workers in CPU priority, as make run starts it (compose weighs with cpu_shares).
     web_nice = WEB_NICENESS if args.web_nice is None else args.web_nice
     web_cmd = [*lower_priority(web_nice), sys.executable, "-m", "gunicorn", *web]
     if pool == "gevent":

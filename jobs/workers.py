@@ -26,13 +26,13 @@ POSTER_NICENESS = 10
 # Added to the web server's (make run): when the cores are short, a job already accepted is
 # claimed and called before another submit is taken. A claim costs a few milliseconds, so the
 # web loses little; without this a burst of submits left 30 to 75 jobs waiting for their claim
-# (BENCHMARKS.md, "The web server at a lower priority"). Docker compose gives the web container
-# a smaller CPU weight instead (cpu_shares), since a nice value counts only within a container.
+# (BENCHMARKS.md, "Session 6: the web server below the workers"). Docker compose gives the web
+# container a smaller CPU weight instead (cpu_shares): a nice value counts only within a container.
 WEB_NICENESS = 5
 # The store worker reserves this many messages per thread (the generate worker one, settings'
-# CELERY_WORKER_PREFETCH_MULTIPLIER). With one per thread, 200 results landing in 3 s kept
-# its reservations full, and a store then sat in Redis 0.4 to 0.9 s before the worker took it,
-# though a thread was free at once (BENCHMARKS.md). A store never calls the API, so holding a
+# CELERY_WORKER_PREFETCH_MULTIPLIER). With one per thread, 200 results landing in 3 s kept its
+# reservations full, and a store then sat in Redis 0.4 to 0.55 s (median) before the worker took
+# it, though a thread was free at once (BENCHMARKS.md). A store never calls the API, so holding a
 # few more messages risks nothing: a lost one is re-sent by the sweeper.
 STORE_PREFETCH_MULTIPLIER = 4
 

@@ -48,8 +48,8 @@ def worker_commands(node: str = "%h", *, python: str = sys.executable) -> dict[s
         "store": [*worker, "-Q", "store,celery", "-n", f"store@{node}",
                   "--prefetch-multiplier", str(STORE_PREFETCH_MULTIPLIER),
                   "-c", str(settings.CELERY_STORE_CONCURRENCY)],
-        "poster": [*lower_priority(POSTER_NICENESS), *worker, "-Q", "poster", "-n", f"poster@{node}",
-                   "-c", str(settings.CELERY_POSTER_CONCURRENCY)],
+        "poster": [*lower_priority(POSTER_NICENESS), *worker, "-Q", "poster",
+                   "-n", f"poster@{node}", "-c", str(settings.CELERY_POSTER_CONCURRENCY)],
     }  # fmt: skip
 
 

@@ -708,6 +708,9 @@ def figures(database: str, submits: list[Submit]) -> dict:
     }
 
 
+STOLEN = "stolen by the hypervisor (steal; not in the rows above)"
+
+
 def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
     import psutil
 
@@ -723,6 +726,9 @@ def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
         + getattr(total, "irq", 0)
         + (getattr(total, "softirq", 0))
     )
+    # Time this VM was ready to run but the hypervisor ran someone else: a slow run with a lot
+    # of it says more about the host than about the studio.
+    snap[STOLEN] = getattr(total, "steal", 0.0)
     return snap
 
 
@@ -956,13 +962,15 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
     rows = []
     mine = 0.0
     for name, seconds in r.cpu.items():
-        if name == "the whole machine":
+        if name in ("the whole machine", STOLEN):
             continue
         mine += seconds
         rows.append([name, f"{seconds:.1f}", f"{100 * seconds / window / CORES:.0f}%"])
     rows.append(["others (kernel, other work on the machine)", f"{busy - mine:.1f}",
                  f"{100 * (busy - mine) / window / CORES:.0f}%"])  # fmt: skip
     rows.append(["the whole machine", f"{busy:.1f}", f"{100 * busy / window / CORES:.0f}%"])
+    stolen = r.cpu.get(STOLEN, 0.0)
+    rows.append([STOLEN, f"{stolen:.1f}", f"{100 * stolen / window / CORES:.0f}%"])
     print_table(
         f"CPU time from the first POST until the last poster ({CORES} cores x"
         f" {window:.1f} s = {CORES * window:.0f} CPU-seconds)",

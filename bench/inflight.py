@@ -6,6 +6,7 @@ the provider's own time? (issue 9; DESIGN.md "Performance rules".)
     .venv/bin/python bench/inflight.py --pool prefork --concurrency 7
     .venv/bin/python bench/inflight.py --compare      # threads, gevent, prefork 7 and 12, ~8 min
     .venv/bin/python bench/inflight.py --experiment   # store concurrency, submit spread, ~5 min
+    .venv/bin/python bench/inflight.py --cpu-limit 0.8  # as on a machine 2.5 times slower (root)
 
 Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg-pool).
 
@@ -33,7 +34,8 @@ Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg
    0.1 s) and PSS (every 1 s) of the worker host, each worker with all its child processes.
 6. Prints each job's submit-to-ready overhead, (finished_at - created_at) - latency_ms, split
    into its parts (queue: created -> claimed; call: claimed -> STORING less the provider's
-   latency; store: STORING -> SUCCEEDED), the peaks, and the CPU-seconds each part used.
+   latency; store: STORING -> SUCCEEDED), the peaks, the CPU-seconds each part used and the
+   CPU time the hypervisor took (steal).
 
 `--env NAME=VALUE` passes a setting to the workers and the web server. On a
 shared machine each run first waits (up to 4 minutes) for other work to pause. Everything it
@@ -1113,6 +1115,14 @@ def main() -> None:
     )
     parser.add_argument("--database", default="videostudio_inflight")
     parser.add_argument(
+        "--cpu-limit",
+        type=float,
+        metavar="CORES",
+        help="give the run, PostgreSQL and Redis only this many cores' worth of CPU time (a"
+        " cgroup quota; needs root): 0.8 on 2 cores makes every CPU-second cost 2.5 times as long,"
+        " a slower machine's margin (bench/cpu_limit.py)",
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
         help="run threads, gevent and prefork (--prefork-concurrency) one after another",
@@ -1128,6 +1138,20 @@ def main() -> None:
         parser.error("--jobs must be a multiple of --users")
 
     print(f"{CORES} cores, load average {loadavg()}; logs in {WORK_DIR.relative_to(REPO_ROOT)}/")
+    if args.cpu_limit:
+        from cpu_limit import limited_cpu
+
+        print(f"CPU limited to {args.cpu_limit} cores' worth for the bench, PostgreSQL and Redis;"
+              " the machine's totals (\"others\") are sampled on timer ticks and can disagree"
+              " with the processes' own figures under a quota")  # fmt: skip
+        with limited_cpu(args.cpu_limit):
+            results = run_all(args)
+    else:
+        results = run_all(args)
+    print_comparison(results)
+
+
+def run_all(args) -> list[RunResult]:
     if args.compare:
         results = [run(args, pool="threads", concurrency=200)]
         results.append(run(args, pool="gevent", concurrency=200))
@@ -1141,7 +1165,7 @@ def main() -> None:
         ]
     else:
         results = [run(args)]
-    print_comparison(results)
+    return results
 
 
 if __name__ == "__main__":

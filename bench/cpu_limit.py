@@ -9,17 +9,21 @@ paid out in 10-ms slices, so work can wait up to one slice.
 
 Needs root and a writable cgroup file system (v2, or v1's `cpu` controller). Every process is
 moved back to the group it came from at the end, PostgreSQL's backends forked meanwhile included.
+Where each came from is also written to a file, so that if a run is killed before it can move
+them back (SIGKILL), the next run does it first instead of leaving PostgreSQL and Redis limited.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
 PERIOD_US = 10_000
 GROUP_NAME = "videostudio-bench"
 SERVICES = ("postgres", "redis-server")
+HOMES_FILE = Path(__file__).resolve().parent.parent / "var" / "cpu-limit-homes.json"
 
 
 class CpuLimitError(Exception):
@@ -33,6 +37,8 @@ def limited_cpu(cores: float):
 
     root, v2 = _cpu_hierarchy()
     group = root / GROUP_NAME
+    if HOMES_FILE.exists():  # a run killed before it could move them back
+        _send_home(root, group, json.loads(HOMES_FILE.read_text()))
     try:
         group.mkdir(exist_ok=True)
         quota = max(1000, round(cores * PERIOD_US))
@@ -48,18 +54,25 @@ def limited_cpu(cores: float):
     homes = {"bench": _group_of(os.getpid(), v2)}
     for proc in services:
         homes.setdefault(proc.info["name"], _group_of(proc.pid, v2))
+    HOMES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    HOMES_FILE.write_text(json.dumps(homes))
     try:
         for pid in [os.getpid(), *(p.pid for p in services)]:
-            _move(root / GROUP_NAME, pid)
+            _move(group, pid)
         yield
     finally:
-        for pid in _members(group):
-            name = _name_of(pid)
-            home = homes.get(name, homes["bench"])
-            with contextlib.suppress(OSError):  # it may have exited meanwhile
-                _move(root / home.lstrip("/"), pid)
-        with contextlib.suppress(OSError):
-            group.rmdir()
+        _send_home(root, group, homes)
+
+
+def _send_home(root: Path, group: Path, homes: dict[str, str]) -> None:
+    """Every process in the limited group back to where it came from; then remove the group."""
+    for pid in _members(group):
+        home = homes.get(_name_of(pid), homes["bench"])
+        with contextlib.suppress(OSError):  # it may have exited meanwhile
+            _move(root / home.lstrip("/"), pid)
+    with contextlib.suppress(OSError):
+        group.rmdir()
+    HOMES_FILE.unlink(missing_ok=True)
 
 
 def _cpu_hierarchy() -> tuple[Path, bool]:

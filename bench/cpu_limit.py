@@ -57,8 +57,11 @@ def limited_cpu(cores: float):
     HOMES_FILE.parent.mkdir(parents=True, exist_ok=True)
     HOMES_FILE.write_text(json.dumps(homes))
     try:
-        for pid in [os.getpid(), *(p.pid for p in services)]:
-            _move(group, pid)
+        try:
+            for pid in [os.getpid(), *(p.pid for p in services)]:
+                _move(group, pid)
+        except OSError as exc:
+            raise CpuLimitError(f"cannot move processes into {group}: {exc}") from exc
         yield
     finally:
         _send_home(root, group, homes)

@@ -1139,13 +1139,16 @@ def main() -> None:
 
     print(f"{CORES} cores, load average {loadavg()}; logs in {WORK_DIR.relative_to(REPO_ROOT)}/")
     if args.cpu_limit:
-        from cpu_limit import limited_cpu
+        from cpu_limit import CpuLimitError, limited_cpu
 
         print(f"CPU limited to {args.cpu_limit} cores' worth for the bench, PostgreSQL and Redis;"
               " the machine's totals (\"others\") are sampled on timer ticks and can disagree"
               " with the processes' own figures under a quota")  # fmt: skip
-        with limited_cpu(args.cpu_limit):
-            results = run_all(args)
+        try:
+            with limited_cpu(args.cpu_limit):
+                results = run_all(args)
+        except CpuLimitError as exc:
+            sys.exit(f"--cpu-limit: {exc}")
     else:
         results = run_all(args)
     print_comparison(results)

@@ -7,15 +7,16 @@
 1. Makes (or reuses) a PostgreSQL database of its own, `videostudio_memory` on 127.0.0.1:5432,
    and migrates it; Redis database 6 is the broker and cache (flushed at the start and the end);
    videos are stored under a temporary MEDIA_ROOT, removed at the end.
-2. Starts the bundled simulator, and two real Celery workers as `make run` starts them: the
-   generation worker (`-Q generate`) and the store worker (`-Q store,celery`), threads pool,
-   settings from the environment.
+2. Starts the bundled simulator, and the three real Celery workers as `make run` starts them
+   (jobs/workers.py): the generation worker (`-Q generate`) and the store worker
+   (`-Q store,celery`), threads pool, and the poster worker (`-Q poster`, at nice 10), settings
+   from the environment.
 3. Submits jobs with `services.job_create` from this process (Django set up against the same
    database and Redis): per result kind, `url` and `b64_json`, a warm-up job (not counted), a
    small job (the simulator's own video, 0.3 to 0.6 MB) and a large one, which the simulator's
    `large_result` fault pads with a trailing MP4 `free` box to exactly `--size-mb` MB at no
    render cost. psutil samples each worker's RSS every 50 ms from just before the submit until
-   the job is SUCCEEDED; the kernel's own high-water mark (VmHWM, reset through
+   the job is SUCCEEDED and its poster made (at most POSTER_TIMEOUT after); the kernel's own high-water mark (VmHWM, reset through
    /proc/PID/clear_refs) gives the exact peak between samples. The stored file's size and its
    `ftyp` box are checked.
 4. Measures the client on its own, in this process (`ImageRouterClient` against the simulator,

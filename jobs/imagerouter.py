@@ -227,6 +227,10 @@ class ImageRouterClient:
         except (requests.exceptions.RequestException, OSError, Urllib3Error) as exc:
             spool.close()
             logger.warning("generation response broke off: %s", type(exc).__name__)
+            if _is_read_timeout(exc):
+                raise OutcomeUnknownError(
+                    UNKNOWN_MESSAGE + f" (it sent nothing for {self.read_timeout:g} s)"
+                ) from None
             raise OutcomeUnknownError(UNKNOWN_MESSAGE + " (the connection dropped)") from None
         spool.seek(0)
         return spool
@@ -344,6 +348,16 @@ def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError | ConnectionRefusedError)
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """True when a read waited out its timeout (urllib3's ReadTimeoutError, a socket timeout, or
+    requests' own wrapper of either), as opposed to a connection that broke."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    return isinstance(
+        exc, ReadTimeoutError | TimeoutError | requests.exceptions.ReadTimeout
+    ) or isinstance(getattr(exc, "__context__", None), ReadTimeoutError | TimeoutError)
 
 
 def _raise_error_body(error: dict, status: int, *, api_key: str) -> None:

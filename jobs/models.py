@@ -195,9 +195,10 @@ class Notice(models.Model):
 
 
 class CostEntry(models.Model):
-    """The ledger: one entry per job that reached the provider (a unique constraint says so).
+    """The ledger: one entry per job that was sent to the provider (a unique constraint says so).
 
-    `cost` is what counts as spent: the provider's reported cost, 0 for a refused or failed call,
+    `cost` is what counts as spent: the provider's reported cost, 0 for a refused or failed call
+    and for one the provider never took (connection refused or rate limited, every try),
     and for an unknown outcome 0 until an admin reconciles it. An unknown outcome carries
     `possible_cost` (the model's top price) and stays `pending` until then; budgets count pending
     possible costs as spent, to be safe.
@@ -206,6 +207,8 @@ class CostEntry(models.Model):
     class Outcome(models.TextChoices):
         CHARGED = "charged", "charged"
         REFUNDED = "refunded", "refused or failed (not charged)"
+        # Connect errors or rate limits until the studio gave up: the provider did nothing.
+        NOT_PROCESSED = "not_processed", "never reached the provider (not charged)"
         UNKNOWN = "unknown", "outcome unknown"
 
     class Reconciliation(models.TextChoices):
@@ -334,3 +337,34 @@ class ApiToken(models.Model):
         """What the database keeps of a key. A key carries 256 random bits, so a fast hash is
         safe: there is no dictionary to try, unlike with a password."""
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class SubmitKey(models.Model):
+    """A submit's idempotency key and the job it made, so that a repeat never pays twice.
+
+    The API's `Idempotency-Key` header (`api:<key>`) or the generate form's token
+    (`form:<token>:<fingerprint>`). A repeat by the same person within
+    services.idempotency.SUBMIT_KEY_LIFETIME gets this job back instead of a new one. The key is
+    saved in the same transaction as the job, before it: two racing submits with one key meet
+    at the unique constraint, and the second waits for the first and then gets its job.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=400)
+    # SHA-256 of the request's fields and image: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    job = models.ForeignKey(Job, null=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # A submit looks its key up by this, and racing submits with one key meet here.
+            models.UniqueConstraint(fields=["owner", "key"], name="submitkey_owner_key"),
+        ]
+        indexes = [
+            # The sweeper deletes keys past their lifetime.
+            models.Index(fields=["created_at"], name="submitkey_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.key} → {self.job_id}"

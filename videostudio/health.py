@@ -1,4 +1,5 @@
-"""GET /healthz: can this web process serve? It can when it reaches the database and Redis.
+"""GET /healthz: can this web process serve? It can when it reaches the database; without Redis
+it still serves, degraded (jobs wait in the database until Redis is back), and says so.
 
 docker compose's healthcheck and a load balancer ask it every few seconds, from inside the
 container or the private network, with whatever Host header they have. So it is answered by
@@ -39,13 +40,21 @@ CHECK_TIMEOUT = 3
 @never_cache
 @require_safe
 def healthz(request):
-    """200 {"status": "ok", ...} when the database and Redis answer; 503 naming the one that
-    does not, e.g. {"status": "unavailable", "database": "ok", "redis": "unreachable"}."""
+    """What this web process can do, naming each part:
+
+    - 200 {"status": "ok", "database": "ok", "redis": "ok"}: everything answers;
+    - 200 {"status": "degraded", ..., "redis": "unreachable"}: pages, sign-in and submits still
+      work (sessions are in the database, counters fall back to memory, a submitted job waits
+      in the database for the sweeper), so a load balancer must keep sending traffic here;
+    - 503 {"status": "unavailable", "database": "unreachable", ...}: nothing can be served.
+    """
     checks = {"database": _database_answers(), "redis": _redis_answers()}
     body = {name: "ok" if ok else "unreachable" for name, ok in checks.items()}
-    if all(checks.values()):
-        return JsonResponse({"status": "ok", **body})
-    return JsonResponse({"status": "unavailable", **body}, status=HTTPStatus.SERVICE_UNAVAILABLE)
+    if not checks["database"]:
+        return JsonResponse(
+            {"status": "unavailable", **body}, status=HTTPStatus.SERVICE_UNAVAILABLE
+        )
+    return JsonResponse({"status": "ok" if all(checks.values()) else "degraded", **body})
 
 
 def _database_answers() -> bool:

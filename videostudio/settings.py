@@ -82,8 +82,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# Read from Redis (no SQL per request, e.g. the 2-s job poll), written through to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# In the database alone: a signed-in page then works while Redis is away, and a session that
+# ended (a log-out, a password change) while Redis was away cannot come back from a stale cached
+# copy once it returns. A session read is one primary-key query; the 2-s job poll's fast path
+# reads the session's row in its own one query either way (jobs/polling.py).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # Pages may load only the studio's own scripts, styles and media: no inline script, no eval, no
 # third-party origin. htmx is served from our static files; blob: lets the form preview a
 # chosen image before it is uploaded.
@@ -363,13 +366,17 @@ IMAGEROUTER_DEADLINE = env_int("IMAGEROUTER_DEADLINE", 1200)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
-# The cache holds only short-lived counters (failed logins, submits per minute), each with a
-# timeout, so it can share the broker's Redis.
+# The cache holds only short-lived counters (failed logins, submits and API requests per
+# minute), each with a timeout, so it can share the broker's Redis. While Redis is away they are
+# counted in each process's memory (videostudio/cache.py): the limits still hold, per process.
 CACHES = {
     "default": {
-        "BACKEND": "videostudio.cache.RedisCache",
+        "BACKEND": "videostudio.cache.FallbackRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "videostudio",
+        # A Redis that does not answer costs a request at most this long, once per
+        # FallbackRedisCache.RETRY_SECONDS.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
 # The database is the source of truth; nothing reads task results.

@@ -28,6 +28,10 @@ from .waiting import WaitingBody, wait_slots
 # How long a script polling a live job should wait before asking again.
 POLL_AFTER_SECONDS = 2
 ASYNC_PREFERENCE = "respond-async"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+# Set on the answer to a repeated Idempotency-Key: the job is the first request's.
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def api_view(*methods: str, authenticated: bool = True):
@@ -64,17 +68,28 @@ def api_view(*methods: str, authenticated: bool = True):
 def generations(request, token):
     """The provider's generation call, run as a studio job.
 
-    1. Read the request as the provider does (inputs.py) and check it with JobForm, the web
-       form's own rules, for the models the owner may choose.
-    2. Unless asked to answer at once (?async=true or Prefer: respond-async), take one of this
+    1. Read the request as the provider does (inputs.py). With an Idempotency-Key that this
+       person sent for the same request within a day, answer with that request's job (step 5)
+       and make nothing; for another request, 422.
+    2. Check it with JobForm, the web form's own rules, for the models the owner may choose.
+    3. Unless asked to answer at once (?async=true or Prefer: respond-async), take one of this
        process's wait slots, or refuse with 429 before making anything.
-    3. services.job_create: the budget hold, the caps and the queue, exactly as for the form.
-    4. Answer 202 with the job's id and Location, or stream the provider's answer as the job
+    4. services.job_create (job_create_once with a key): the budget hold, the caps and the
+       queue, exactly as for the form.
+    5. Answer 202 with the job's id and Location, or stream the provider's answer as the job
        runs (waiting.WaitingBody).
     """
     user = token.user
     respond_async = _wants_async(request)
+    key = _idempotency_key(request)
     generation = inputs.read_generation(request)
+    fingerprint = None
+    if key is not None:
+        fingerprint = services.request_fingerprint(generation.data, generation.images)
+        earlier = _earlier_job(user, key, fingerprint)
+        if earlier is not None:
+            _take_wait_slot(respond_async)
+            return _job_answer(request, earlier, respond_async=respond_async, replayed=True)
     models = list(selectors.catalog_models(user=user))
     if generation.model not in {model.id for model in models}:
         raise errors.model_not_found(generation.model)
@@ -82,24 +97,22 @@ def generations(request, token):
     form = JobForm(generation.data, {"image": image} if image else {}, models=models, owner=user)
     if not form.is_valid():
         raise _form_error(form)
-    if not respond_async and not wait_slots.take():
-        raise errors.rate_limited(
-            "The studio is already holding as many waiting requests as it allows. Send this "
-            "request with ?async=true (or the header Prefer: respond-async) and fetch the "
-            "result from GET /v1/jobs/{id}.",
-            code="too_many_waits",
-        )
+    _take_wait_slot(respond_async)
     data = form.cleaned_data
+    fields = {
+        "owner": user,
+        "prompt": data["prompt"].strip(),
+        "model": data["model"].id,
+        "size": data["size"],
+        "seconds": data["seconds"],
+        "response_format": data["response_format"],
+        "image": data["image"],
+    }
     try:
-        job = services.job_create(
-            owner=user,
-            prompt=data["prompt"].strip(),
-            model=data["model"].id,
-            size=data["size"],
-            seconds=data["seconds"],
-            response_format=data["response_format"],
-            image=data["image"],
-        )
+        if key is None:
+            job, created = services.job_create(**fields), True
+        else:
+            job, created = services.job_create_once(key=key, fingerprint=fingerprint, **fields)
     except services.SubmitRefusedError as exc:
         if not respond_async:
             wait_slots.give_back()
@@ -108,12 +121,60 @@ def generations(request, token):
         if not respond_async:
             wait_slots.give_back()
         raise
+    return _job_answer(request, job, respond_async=respond_async, replayed=not created)
+
+
+def _take_wait_slot(respond_async: bool) -> None:
+    if not respond_async and not wait_slots.take():
+        raise errors.rate_limited(
+            "The studio is already holding as many waiting requests as it allows. Send this "
+            "request with ?async=true (or the header Prefer: respond-async) and fetch the "
+            "result from GET /v1/jobs/{id}.",
+            code="too_many_waits",
+        )
+
+
+def _job_answer(request, job: Job, *, respond_async: bool, replayed: bool):
+    """202 with the job's summary and Location, or the waiting answer (which gives back the
+    wait slot when it ends). A repeat of an Idempotency-Key says so in a header."""
     if respond_async:
         response = JsonResponse(results.summary(job), status=202)
         response["Location"] = results.status_url(request, job)
         response["Preference-Applied"] = ASYNC_PREFERENCE
-        return response
-    return StreamingHttpResponse(WaitingBody(request, job), content_type="application/json")
+    else:
+        response = StreamingHttpResponse(WaitingBody(request, job), content_type="application/json")
+    if replayed:
+        response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def _idempotency_key(request) -> str | None:
+    """The Idempotency-Key header as the key this person's submits are remembered by, or None.
+    Like Stripe's: at most 255 visible ASCII characters (a UUID is the usual choice)."""
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not all(" " < c <= "~" for c in value):
+        raise invalid(
+            f"'{IDEMPOTENCY_HEADER}' must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters, "
+            "such as a UUID",
+            param=IDEMPOTENCY_HEADER,
+            code="invalid_idempotency_key",
+        )
+    return f"api:{value}"
+
+
+def _earlier_job(user, key: str, fingerprint: str) -> Job | None:
+    try:
+        return services.submitted_job(owner=user, key=key, fingerprint=fingerprint)
+    except services.SubmitKeyReusedError as exc:
+        raise ApiError(
+            422,
+            str(exc),
+            errors.INVALID_REQUEST,
+            param=IDEMPOTENCY_HEADER,
+            code="idempotency_key_reused",
+        ) from None
 
 
 @api_view("GET")

@@ -3,6 +3,12 @@ status it expects, and acts only if it changed a row."""
 
 from .budgets import OverBudgetError, budget_for, budget_set, estimate_for
 from .catalog import catalog_sync
+from .idempotency import (
+    SubmitKeyReusedError,
+    job_create_once,
+    request_fingerprint,
+    submitted_job,
+)
 from .ledger import ledger_reconcile, ledger_record
 from .lifecycle import job_cancel, job_create, job_delete, job_retry
 from .limits import (
@@ -19,6 +25,7 @@ __all__ = [
     "ModelUnavailableError",
     "NotShareableError",
     "OverBudgetError",
+    "SubmitKeyReusedError",
     "SubmitRateLimitedError",
     "SubmitRefusedError",
     "TooManyActiveJobsError",
@@ -28,6 +35,7 @@ __all__ = [
     "estimate_for",
     "job_cancel",
     "job_create",
+    "job_create_once",
     "job_delete",
     "job_make_poster",
     "job_retry",
@@ -35,7 +43,9 @@ __all__ = [
     "job_store",
     "ledger_reconcile",
     "ledger_record",
+    "request_fingerprint",
     "share_create",
     "share_revoke",
+    "submitted_job",
     "sweep",
 ]

@@ -10,6 +10,7 @@ from jobs.models import Job
 
 from .budgets import budget_reserve, estimate_for
 from .limits import active_jobs_check, model_available_check, submit_rate_check
+from .messages import job_message_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ def job_create(*, owner, prompt, model, size, seconds, response_format, image=No
     2. In one transaction: lock the owner's budget row and check the estimate fits
        (OverBudgetError), then, still under that lock, check the cap on queued and running jobs
        (TooManyActiveJobsError).
-    3. Save the job with its hold, and enqueue it after commit.
+    3. Save the job with its hold, and enqueue it after commit. If Redis is away then, the job
+       stays saved and queued, and the sweeper sends it once Redis is back (messages.py).
     """
     from jobs.tasks import run_job
 
@@ -47,7 +49,7 @@ def job_create(*, owner, prompt, model, size, seconds, response_format, image=No
         if image is not None:
             job.input_image.save(image.name.rsplit("/", 1)[-1], image, save=False)
         job.save()
-        run_job.delay_on_commit(str(job.pk))
+        job_message_send_on_commit(task=run_job, job_id=job.pk, stamp=job.enqueued_at)
     return job
 
 

@@ -22,6 +22,7 @@ from jobs.models import CostEntry, Job, Notice, VideoModel
 from jobs.mp4 import NotMP4Error, check_mp4
 
 from .ledger import ledger_record
+from .messages import job_message_send
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def job_run(*, job_id) -> None:
         fail_unknown(job, running, message)
         return
 
+    stamp = timezone.now()
     try:
         with transaction.atomic():
             moved = running.update(
@@ -84,7 +86,7 @@ def job_run(*, job_id) -> None:
                 hold=0,
                 latency_ms=result.latency_ms,
                 provider_url=result.url or "",
-                enqueued_at=timezone.now(),
+                enqueued_at=stamp,
             )
             if moved:
                 ledger_record(job=job, outcome=CostEntry.Outcome.CHARGED, cost=result.cost)
@@ -96,7 +98,7 @@ def job_run(*, job_id) -> None:
         else:
             from jobs.tasks import store_job
 
-            store_job.delay(str(job.pk))
+            job_message_send(task=store_job, job_id=job.pk, stamp=stamp)
     finally:
         result.close()
 
@@ -111,8 +113,11 @@ def _release_connection() -> None:
         connection.close()
 
 
-def fail_refused(job: Job, running, message: str) -> bool:
-    """RUNNING → FAILED at no cost (the provider refunded), with its ledger entry of 0."""
+def fail_refused(
+    job: Job, running, message: str, *, outcome: str = CostEntry.Outcome.REFUNDED
+) -> bool:
+    """RUNNING → FAILED at no cost, with its ledger entry of 0: the provider refunded it, or
+    (outcome NOT_PROCESSED) never took it."""
     with transaction.atomic():
         failed = running.update(
             status=Job.Status.FAILED,
@@ -122,7 +127,7 @@ def fail_refused(job: Job, running, message: str) -> bool:
             finished_at=timezone.now(),
         )
         if failed:
-            ledger_record(job=job, outcome=CostEntry.Outcome.REFUNDED)
+            ledger_record(job=job, outcome=outcome)
     return bool(failed)
 
 
@@ -173,7 +178,10 @@ def _requeue_or_fail(job: Job, running, exc: imagerouter.NotProcessedError) -> N
 
     if job.attempt >= MAX_ATTEMPTS:
         fail_refused(
-            job, running, f"{exc.message} Gave up after {job.attempt} tries; nothing was charged."
+            job,
+            running,
+            f"{exc.message} Gave up after {job.attempt} tries; nothing was charged.",
+            outcome=CostEntry.Outcome.NOT_PROCESSED,
         )
         return
     backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** (job.attempt - 1))
@@ -188,7 +196,7 @@ def _requeue_or_fail(job: Job, running, exc: imagerouter.NotProcessedError) -> N
     )
     if waiting:
         logger.info("job %s: provider did nothing; retrying in %.1f s", job.pk, delay)
-        run_job.apply_async(args=[str(job.pk)], countdown=delay)
+        job_message_send(task=run_job, job_id=job.pk, stamp=now, countdown=delay)
 
 
 def _notify_admins_out_of_credit(job: Job, exc: imagerouter.RefusedError) -> None:

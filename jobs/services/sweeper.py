@@ -10,6 +10,8 @@ from django.utils import timezone
 from jobs import imagerouter
 from jobs.models import Job
 
+from .idempotency import submit_keys_expire
+from .messages import job_message_send
 from .running import fail_unknown
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ def sweep() -> dict[str, int]:
        store message (which never calls the API).
     4. SUCCEEDED without a poster POSTER_RETRY_AFTER after it finished: one more poster task,
        once per job (a video ffmpeg cannot decode is not tried every minute).
+    5. Submit keys (idempotency.py) past their lifetime are deleted.
     """
     from jobs.tasks import run_job, store_job
 
@@ -61,9 +64,9 @@ def sweep() -> dict[str, int]:
         "store_retried": restored,
         "posters_retried": _resend_posters(now),
     }
-    if any(counts.values()):
+    if any(counts.values()):  # each is a rescue: something was lost
         logger.warning("sweeper: %s", counts)
-    return counts
+    return {**counts, "submit_keys_expired": submit_keys_expire()}
 
 
 def _resend(jobs, cutoff, task, now) -> int:
@@ -74,7 +77,8 @@ def _resend(jobs, cutoff, task, now) -> int:
 def _send_once(jobs, task, now) -> int:
     """Send `task` for each of `jobs` (at most RESEND_BATCH) whose `enqueued_at` this sweeper
     stamps first: the stamp is a conditional UPDATE naming the row's status and the stamp it
-    was read with, so two sweepers at once send each message once."""
+    was read with, so two sweepers at once send each message once. A message Redis does not
+    take leaves the stamp cleared, for the next pass (messages.job_message_send)."""
     sent = 0
     for pk, stamp, status in jobs.values_list("pk", "enqueued_at", "status")[:RESEND_BATCH]:
         mine = jobs.filter(pk=pk, status=status)
@@ -83,8 +87,7 @@ def _send_once(jobs, task, now) -> int:
             if stamp is None
             else mine.filter(enqueued_at=stamp)
         )
-        if mine.update(enqueued_at=now):
-            task.delay(str(pk))
+        if mine.update(enqueued_at=now) and job_message_send(task=task, job_id=pk, stamp=now):
             sent += 1
     return sent
 

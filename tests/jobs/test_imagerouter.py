@@ -181,14 +181,21 @@ def test_a_connection_dropped_mid_response_is_outcome_unknown(client_for, simula
     with pytest.raises(imagerouter.OutcomeUnknownError) as caught:
         client_for().generate(model="kling/kling-2.1-standard", prompt="x", seconds="5")
     assert "may have charged" in caught.value.message
+    assert "(the connection dropped)" in caught.value.message
     assert simulator.stats()["paid_calls"] == 1
 
 
-def test_a_silent_connection_times_out_as_outcome_unknown(client_for, simulator):
+def test_a_silent_connection_times_out_as_outcome_unknown_saying_it_went_silent(
+    client_for, simulator
+):
+    """A read timeout is not a dropped connection: the message says which it was."""
     simulator.inject({"kind": "slow", "seconds": 4, "keepalive": False})
 
-    with pytest.raises(imagerouter.OutcomeUnknownError):
+    with pytest.raises(imagerouter.OutcomeUnknownError) as caught:
         client_for(read_timeout=1).generate(model="ir/test-video", prompt="x")
+    assert "may have charged" in caught.value.message
+    assert "(it sent nothing for 1 s)" in caught.value.message
+    assert "dropped" not in caught.value.message
 
 
 def test_keep_alive_spaces_cannot_stretch_a_call_past_the_deadline(client_for, simulator):

@@ -1,6 +1,7 @@
 """Creating and running jobs: the service layer against the simulator over a real socket."""
 
 import io
+import socket
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from jobs import services
-from jobs.models import Job
+from jobs.models import CostEntry, Job
 from tests.helpers import run_job_now
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
@@ -146,3 +147,23 @@ def test_the_catalog_keeps_video_models_only(simulator, db):
     assert "ir/test-video" in ids
     assert "openai/gpt-image-1" not in ids
     assert VideoModel.objects.get(id="kling/kling-2.1-standard").price_max > 0
+
+
+def test_a_job_the_provider_never_took_is_in_the_ledger_as_not_processed_not_refunded(
+    alice, settings
+):
+    """Connection refused on every try: nothing was charged, and nothing was refunded either,
+    so the ledger says the provider never took it."""
+    with socket.socket() as probe:  # a local port nothing listens on: refused at once, for real
+        probe.bind(("127.0.0.1", 0))
+        settings.IMAGEROUTER_BASE_URL = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    job = new_job(alice, attempt=services.running.MAX_ATTEMPTS - 1)
+
+    services.job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "connection refused" in job.error and "nothing was charged" in job.error
+    entry = CostEntry.objects.get(job=job)
+    assert (entry.outcome, entry.cost) == (CostEntry.Outcome.NOT_PROCESSED, 0)
+    assert entry.get_outcome_display() == "never reached the provider (not charged)"

@@ -284,6 +284,21 @@ PATHS = {
                     "description": "respond-async: as ?async=true (the query wins if both).",
                     "schema": {"type": "string"},
                 },
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "Repeat it to retry safely: within 24 hours, the same "
+                    "request with the same key gets the first request's job back (with "
+                    "`Idempotent-Replayed: true`), never a new one; another request with it is "
+                    "a 422.",
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 255,
+                        "pattern": "^[!-~]+$",
+                    },
+                },
             ],
             "requestBody": {
                 "required": True,
@@ -337,6 +352,10 @@ PATHS = {
                 ),
                 "413": _error_response("The request body is larger than the studio accepts."),
                 "415": _error_response("The body is neither JSON nor multipart/form-data."),
+                "422": _error_response(
+                    "The Idempotency-Key was used for a different request in the last 24 hours "
+                    "(`code: idempotency_key_reused`). Nothing was made."
+                ),
                 "429": RATE_LIMITED,
             },
         }

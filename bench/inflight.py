@@ -51,7 +51,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,11 +65,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+from common import (
+    REPO_ROOT,
+    SERVER_URL,
+    check_database_name,
+    django_setup,
+    ensure_database,
+    flush_redis,
+    free_port,
+    loadavg,
+    percentile,
+    print_table,
+)
+
 REDIS_URL = "redis://127.0.0.1:6379/9"
 WORK_DIR = REPO_ROOT / "var" / "bench-inflight"  # logs and media of the last run
-sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
+# --tiny: the same path end to end in seconds, in a database, Redis database and folder of its own.
+TINY = {"jobs": 4, "users": 2, "latency": 0.5, "concurrency": 8, "timeout": 120, "stall": 30,
+        "database": "videostudio_inflight_tiny"}  # fmt: skip
+TINY_REDIS_URL = "redis://127.0.0.1:6379/1"
+TINY_WORK_DIR = REPO_ROOT / "var" / "bench-inflight-tiny"
 
 MODEL, SIZE, SECONDS = "ir/test-video", "640x360", "5"
 USERNAME = "inflight-user-{:02d}"
@@ -129,13 +143,7 @@ class Children:
         self.procs.clear()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_simulator(children: Children, *, latency: float, render: str) -> str:
+def start_simulator_child(children: Children, *, latency: float, render: str) -> str:
     env = {
         **os.environ,
         "SIM_LATENCY": f"{latency:g}",
@@ -180,29 +188,6 @@ def serve_simulator_cached() -> None:
 # --- The studio's database ----------------------------------------------------------------------
 
 
-def check_database_name(name: str) -> None:
-    if name == "videostudio" or name.startswith("test") or name in ("postgres", "template1"):
-        sys.exit(f"refusing to use the {name!r} database: the bench empties its own")
-
-
-def ensure_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def django_setup(env: dict) -> None:
-    os.environ.update(env)
-    os.environ.pop("IMAGEROUTER_API_KEY", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videostudio.settings")
-    import django
-
-    django.setup()
-
-
 def prepare_database(users: int) -> None:
     """Migrate, load the catalog from the simulator, empty the jobs, make the bench's people."""
     from django.contrib.auth.hashers import make_password
@@ -220,12 +205,6 @@ def prepare_database(users: int) -> None:
             username=USERNAME.format(i), defaults={"password": password, "is_active": True}
         )
     connection.close()
-
-
-def flush_redis() -> None:
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 # --- Measuring while it runs --------------------------------------------------------------------
@@ -611,31 +590,14 @@ def wait_until_done(database: str, expected: int, *, timeout: float, stall: floa
 # --- Figures ------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest rank, as in the rest of BENCHMARKS.md."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(-(-share * len(ordered) // 1)) - 1))]
-
-
 def spread(values: list[float]) -> tuple[float, float, float]:
     if not values:
         return (float("nan"),) * 3
     return statistics.median(values), percentile(values, 0.95), max(values)
 
 
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-
-
 def mib(n: int) -> str:
     return f"{n / 2**20:,.0f}"
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 @dataclass
@@ -767,7 +729,7 @@ def _run(args, children: Children) -> RunResult:
         label += f", web at nice {args.web_nice}"
     print(f"\n=== {label}: {args.jobs} jobs from {args.users} people, latency {args.latency:g} s,"
           f" render {args.render} ===")  # fmt: skip
-    sim_url = start_simulator(children, latency=args.latency, render=args.render)
+    sim_url = start_simulator_child(children, latency=args.latency, render=args.render)
     env = {
         "DATABASE_URL": f"{SERVER_URL}/{args.database}",
         "REDIS_URL": REDIS_URL,
@@ -787,7 +749,7 @@ def _run(args, children: Children) -> RunResult:
     from django.conf import settings
 
     settings.IMAGEROUTER_BASE_URL = sim_url  # a new simulator, on a new port, for every run
-    flush_redis()
+    flush_redis(REDIS_URL)
     prepare_database(args.users)
     child_env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"} | env
 
@@ -848,7 +810,8 @@ def _run(args, children: Children) -> RunResult:
         "PostgreSQL (the whole server)": postmaster_pid(),
         "Redis (the whole server)": redis_pid(),
     }
-    wait_for_quiet()
+    if not args.tiny:
+        wait_for_quiet()
     idle = sum(tree_rss(p.pid) for p in (generate_proc, store_proc, poster_proc))
     cpu_before, cpu_started = cpu_snapshot(pids), time.monotonic()
     sampler = Sampler(
@@ -1133,7 +1096,20 @@ def main() -> None:
         action="store_true",
         help="the store worker's concurrency (2, 8) and submits back to back or over 4 s",
     )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a check in seconds, not a measurement: 4 jobs from 2 people, latency 0.5 s, its own"
+        f" database ({TINY['database']}), {TINY_REDIS_URL} and {TINY_WORK_DIR.name}/; no wait"
+        " for a quiet machine",
+    )
     args = parser.parse_args()
+    if args.tiny:
+        if args.compare or args.experiment or args.cpu_limit:
+            parser.error("--tiny is one short run: not with --compare, --experiment, --cpu-limit")
+        global REDIS_URL, WORK_DIR
+        REDIS_URL, WORK_DIR = TINY_REDIS_URL, TINY_WORK_DIR
+        vars(args).update(TINY)
     if args.jobs % args.users:
         parser.error("--jobs must be a multiple of --users")
 
@@ -1152,6 +1128,13 @@ def main() -> None:
     else:
         results = run_all(args)
     print_comparison(results)
+    failed = [
+        r.label
+        for r in results
+        if not r.jobs == r.succeeded == args.jobs or r.posters[0] < r.posters[1]
+    ]
+    if failed:
+        sys.exit(f"not every job was accepted, succeeded and got its poster: {', '.join(failed)}")
 
 
 def run_all(args) -> list[RunResult]:

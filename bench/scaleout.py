@@ -53,12 +53,21 @@ import psutil
 import redis
 import requests
 from botocore.exceptions import EndpointConnectionError
-from inflight import check_database_name, ensure_database, free_port
+from common import (
+    REPO_ROOT,
+    SERVER_URL,
+    check_database_name,
+    django_setup,
+    ensure_database,
+    free_port,
+    loadavg,
+    migrate,
+    print_table,
+    start_simulator,
+    stop_process,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 WORK_DIR = REPO_ROOT / "var" / "bench-scaleout"  # the hosts' logs of the last run
-sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
 
 HOSTS = ("scaleout-a", "scaleout-b")
 QUEUES = ("generate", "store", "poster")
@@ -72,6 +81,11 @@ S3_KEY, S3_SECRET = "scaleout-key", "scaleout-secret"
 MODEL, SIZE, SECONDS = "ir/test-video", "640x360", "5"
 START_TIMEOUT = 90
 JOB_TIMEOUT = 600
+# --tiny: the same path end to end in seconds: 6 jobs, one generation at a time per host (so
+# both hosts get some), in a database, Redis database and folder of their own.
+TINY = {"jobs": 6, "latency": 0.5, "concurrency": 1, "database": "videostudio_scaleout_tiny",
+        "redis_url": "redis://127.0.0.1:6379/5"}  # fmt: skip
+TINY_WORK_DIR = REPO_ROOT / "var" / "bench-scaleout-tiny"
 
 
 # --- The S3 server and the simulator -------------------------------------------------------------
@@ -108,38 +122,12 @@ def start_s3() -> tuple[subprocess.Popen, str, object]:
             time.sleep(0.2)
 
 
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def bucket_objects(client) -> dict[str, int]:
     """Every object in the bucket: key -> size."""
     objects = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         objects.update({item["Key"]: item["Size"] for item in page.get("Contents", [])})
     return objects
-
-
-def start_simulator(latency: float):
-    """The simulator on a free loopback port. Its per-request log would bury the tables, so its
-    stderr goes to /dev/null: the child inherits file descriptor 2 as it is when it starts."""
-    from simulator.testing import SimulatorProcess
-
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            env = {"SIM_LATENCY": f"{latency:g}", "SIM_KEEPALIVE_INTERVAL": "0.2"}
-            return SimulatorProcess(env=env).start()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 # --- The settings every host reads ---------------------------------------------------------------
@@ -267,24 +255,14 @@ def stop_hosts(hosts: list[Host]) -> None:
 # --- The web host: this process ------------------------------------------------------------------
 
 
-def django_setup(env: dict[str, str], media_root: Path) -> None:
-    """This process as the web host. Its log stays at WARNING: the tables are the output."""
-    os.environ.clear()
-    os.environ.update({**env, "MEDIA_ROOT": str(media_root), "LOG_LEVEL": "WARNING"})
-    import django
-
-    django.setup()
-
-
 def prepare_database() -> list:
     """Migrate, load the catalog from the simulator, empty the jobs, make the bench's people."""
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection
 
     from jobs import services
 
-    call_command("migrate", verbosity=0, interactive=False)
+    migrate()
     services.catalog_sync()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE jobs_costentry, jobs_notice, jobs_job CASCADE")
@@ -382,30 +360,24 @@ def print_machine() -> None:
         f" kernel {platform.release()}; Python {platform.python_version()}, Django"
         f" {django.__version__}, Celery {celery.__version__}, django-storages"
         f" {storages.__version__}, boto3 {boto3.__version__}, moto {moto.__version__};"
-        f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f" load average {loadavg()}"
     )
 
 
 def print_hosts(hosts: list[Host], web_media: Path) -> None:
-    print("\nWork per host (tasks each worker ran, from Celery's inspect stats)")
-    print("| host | generations (run_job) | URL downloads (store_job) | posters (make_poster)"
-          " | files in MEDIA_ROOT | files in its working directory |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|")
-    for host in hosts:
-        print(
-            f"| {host.node} | {host.tasks['generate']} | {host.tasks['store']}"
-            f" | {host.tasks['poster']} | {len(files_in(host.folders['media']))}"
-            f" | {len(files_in(host.folders['cwd']))} |"
-        )
-    print(f"| web (this process) | — | — | — | {len(files_in(web_media))} | — |")
-
-
-def print_table(title: str, rows: list[tuple]) -> None:
-    print(f"\n{title}")
-    print("| " + " | ".join(rows[0]) + " |")
-    print("|" + "|".join("---" for _ in rows[0]) + "|")
-    for row in rows[1:]:
-        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    rows = [
+        [host.node, host.tasks["generate"], host.tasks["store"], host.tasks["poster"],
+         len(files_in(host.folders["media"])), len(files_in(host.folders["cwd"]))]
+        for host in hosts
+    ]  # fmt: skip
+    rows.append(["web (this process)", "—", "—", "—", len(files_in(web_media)), "—"])
+    print_table(
+        "Work per host (tasks each worker ran, from Celery's inspect stats)",
+        ["host", "generations (run_job)", "URL downloads (store_job)", "posters (make_poster)",
+         "files in MEDIA_ROOT", "files in its working directory"],
+        rows,
+        markdown=True,
+    )  # fmt: skip
 
 
 # --- Checking ----------------------------------------------------------------------------------
@@ -482,7 +454,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="generations per host")
     parser.add_argument("--database", default="videostudio_scaleout")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help=f"a check in seconds: {TINY['jobs']} jobs, {TINY['concurrency']} generation at a time"
+        f" per host, its own database ({TINY['database']}), {TINY['redis_url']} and"
+        f" {TINY_WORK_DIR.name}/",
+    )
     args = parser.parse_args()
+    if args.tiny:
+        global WORK_DIR
+        WORK_DIR = TINY_WORK_DIR
+        vars(args).update(TINY)
     check_database_name(args.database)
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     WORK_DIR.mkdir(parents=True)
@@ -498,11 +481,12 @@ def main() -> None:
         started = time.monotonic()
         s3_process, s3_url, s3 = start_s3()
         cleanup.callback(stop_process, s3_process)
-        sim = start_simulator(args.latency)
+        sim = start_simulator({"SIM_LATENCY": f"{args.latency:g}", "SIM_KEEPALIVE_INTERVAL": "0.2"})
         cleanup.callback(sim.stop)
         env = studio_environment(args, s3_url=s3_url, sim_url=sim.url)
         web_media = own_folders(scratch / "web")["media"]
-        django_setup(env, web_media)
+        # This process as the web host. Its log stays at WARNING: the tables are the output.
+        django_setup({**env, "MEDIA_ROOT": str(web_media), "LOG_LEVEL": "WARNING"}, replace=True)
         users = prepare_database()
         print_machine()
         print(f"S3 {s3_url}/{BUCKET}; simulator {sim.url} ({args.latency:g} s latency);"
@@ -518,11 +502,14 @@ def main() -> None:
         print_hosts(hosts, web_media)
         print_table(
             "Checks",
-            [("check", "found", "result"),
-             *[(name, found, "ok" if ok else "**FAILED**") for name, found, ok in checks]],
-        )  # fmt: skip
+            ["check", "found", "result"],
+            [(name, found, "ok" if ok else "**FAILED**") for name, found, ok in checks],
+            markdown=True,
+        )
         timings += job_waits(job_ids)
-        print_table("Timings", [("step", "seconds"), *[(s, f"{v:.2f}") for s, v in timings]])
+        print_table(
+            "Timings", ["step", "seconds"], [(s, f"{v:.2f}") for s, v in timings], markdown=True
+        )
     passed = all(ok for _, _, ok in checks)
     print(f"\n{'all checks passed' if passed else 'SOME CHECKS FAILED'}; logs in {WORK_DIR}")
     if not passed:

@@ -74,17 +74,23 @@ def insert_select(cursor, model, columns: dict[str, str], source: str, params=No
         if field.column in wanted:
             names.append(field.column)
             values.append(wanted.pop(field.column))
+        elif field.get_internal_type().endswith("AutoField"):
+            continue  # PostgreSQL numbers it
         elif getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED:
             continue  # PostgreSQL fills it
-        elif field.has_default() and not field.unique:
+        elif field.null and not field.has_default():
+            continue  # NULL
+        else:
+            # What the ORM would write: the default, or "" for a text column without one.
+            value = field.get_default()
+            if value is None or field.unique:
+                raise RuntimeError(
+                    f"{table}.{field.column} needs a value of its own: the bench's seed must fill it"
+                )
             key = f"default_{field.column}"
-            params[key] = field.get_db_prep_save(field.get_default(), connection)
+            params[key] = field.get_db_prep_save(value, connection)
             names.append(field.column)
             values.append(f"%({key})s")
-        elif not field.null:
-            raise RuntimeError(
-                f"{table}.{field.column} is NOT NULL with no default: the bench's seed must fill it"
-            )
     if wanted:
         raise RuntimeError(f"{table} has no column {', '.join(sorted(wanted))}")
     cursor.execute(

@@ -182,12 +182,15 @@ def cpu_model() -> str:
 NUMERIC = re.compile(r"[\d,.×%–/ *]+|n/a|—")
 
 
-def print_table(title: str, header: list[str], rows: list[list], *, markdown: bool = False) -> None:
-    """A table under `title`: columns padded to their widest cell; with `markdown`, a Markdown
-    table ready for BENCHMARKS.md, numbers right-aligned."""
+def print_table(
+    title: str, header: list[str], rows: list[list], *, markdown: bool = False, load: bool = False
+) -> None:
+    """A table under `title` (and the load average, with `load`): columns padded to their
+    widest cell; with `markdown`, a Markdown table ready for BENCHMARKS.md, numbers
+    right-aligned."""
     rows = [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
+    print(f"\n{title} [load average {loadavg()}]" if load else f"\n{title}")
     if not markdown:
         for row in [header, ["-" * w for w in widths], *rows]:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -666,7 +666,7 @@ def print_results(title: str, results: list[Result]) -> None:
             ]
         row += [f"{r.sql_ms:.0f}", str(r.queries), str(len(r.runs_ms)), r.note]
         rows.append(row)
-    print_table(f"{title} [load average {loadavg()}]", header, rows)
+    print_table(title, header, rows, load=True)
 
 
 def print_page_queries(measurer: Measurer, results: list[Result]) -> None:

@@ -98,6 +98,17 @@ def insert_select(cursor, model, columns: dict[str, str], source: str, params=No
     )
 
 
+def add_tiny_option(parser, what: str) -> None:
+    """`--tiny`: every bench's check in seconds (tests/test_benches.py runs them all): the same
+    code paths end to end on a small scale, in a database and Redis database of its own, exiting
+    non-zero unless the run worked. Its figures are no measurement."""
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help=f"a check in seconds, not a measurement: {what}; exits non-zero unless it worked",
+    )
+
+
 # --- Processes ----------------------------------------------------------------------------------
 
 

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 from common import (
     REPO_ROOT,
     SERVER_URL,
+    add_tiny_option,
     check_database_name,
     django_setup,
     ensure_database,
@@ -1096,12 +1097,10 @@ def main() -> None:
         action="store_true",
         help="the store worker's concurrency (2, 8) and submits back to back or over 4 s",
     )
-    parser.add_argument(
-        "--tiny",
-        action="store_true",
-        help="a check in seconds, not a measurement: 4 jobs from 2 people, latency 0.5 s, its own"
-        f" database ({TINY['database']}), {TINY_REDIS_URL} and {TINY_WORK_DIR.name}/; no wait"
-        " for a quiet machine",
+    add_tiny_option(
+        parser,
+        f"4 jobs from 2 people, latency 0.5 s, its own database ({TINY['database']}),"
+        f" {TINY_REDIS_URL} and {TINY_WORK_DIR.name}/; no wait for a quiet machine",
     )
     args = parser.parse_args()
     if args.tiny:

@@ -50,6 +50,7 @@ import redis
 from common import (
     REPO_ROOT,
     SERVER_URL,
+    add_tiny_option,
     check_database_name,
     cpu_model,
     django_setup,
@@ -499,11 +500,10 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--trace", action="store_true", help="list tracemalloc's top sites")
     parser.add_argument("--skip-workers", action="store_true", help="the client alone only")
-    parser.add_argument(
-        "--tiny",
-        action="store_true",
-        help=f"a check in seconds, not a measurement: a {TINY_SIZE_MB} MB video, no warm-up jobs,"
-        f" its own database ({TINY_DATABASE}) and {TINY_REDIS_URL}",
+    add_tiny_option(
+        parser,
+        f"a {TINY_SIZE_MB} MB video, no warm-up jobs, its own database ({TINY_DATABASE}) and"
+        f" {TINY_REDIS_URL}",
     )
     args = parser.parse_args()
     if args.tiny:

@@ -68,6 +68,7 @@ import psycopg
 from common import (
     REPO_ROOT,
     SERVER_URL,
+    add_tiny_option,
     cpu_model,
     django_setup,
     ensure_database,
@@ -1048,13 +1049,12 @@ def main() -> None:
     parser.add_argument("--engine", choices=SESSION_ENGINES, help="default: the studio's")
     parser.add_argument("--engines", default="all", help="others to compare: all, none, a list")
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # the fixed-rate driver's process
-    parser.add_argument(
-        "--tiny",
-        action="store_true",
-        help=f"a check in seconds, not a measurement: {TINY['watchers']} watchers,"
-        f" {TINY['old_jobs']:,} older jobs seeded again, {TINY_ARGS['servers']}, one short round"
-        f" of each case (a Python client if wrk is missing), its own database ({TINY['database']})"
-        f" and {TINY['redis_url']}; exits non-zero unless every answer is 200, 204 or 286",
+    add_tiny_option(
+        parser,
+        f"{TINY['watchers']} watchers, {TINY['old_jobs']:,} older jobs seeded again,"
+        f" {TINY_ARGS['servers']}, one short round of each case (a Python client if wrk is"
+        f" missing), its own database ({TINY['database']}) and {TINY['redis_url']}; every answer"
+        " must be 200, 204 or 286",
     )
     args = parser.parse_args()
     if args.drive:

@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 
 from common import (
     SERVER_URL,
+    add_tiny_option,
     check_database_name,
     django_setup,
     ensure_database,
@@ -691,12 +692,10 @@ def main() -> None:
     parser.add_argument("--experiment", action="store_true", help="also time the fixes")
     parser.add_argument("--queries", action="store_true", help="list each page's queries")
     parser.add_argument("--redis-url", help="the cache and sessions (default: REDIS_URL's)")
-    parser.add_argument(
-        "--tiny",
-        action="store_true",
-        help=f"a check in seconds, not a measurement: {TINY['jobs']:,} jobs from {TINY['users']}"
-        f" users, seeded again each time, one run of each page, its own database"
-        f" ({TINY['database']}) and {TINY['redis_url']}",
+    add_tiny_option(
+        parser,
+        f"{TINY['jobs']:,} jobs from {TINY['users']} users, seeded again each time, one run of"
+        f" each page, its own database ({TINY['database']}) and {TINY['redis_url']}",
     )
     args = parser.parse_args()
     if args.tiny:

@@ -56,6 +56,7 @@ from botocore.exceptions import EndpointConnectionError
 from common import (
     REPO_ROOT,
     SERVER_URL,
+    add_tiny_option,
     check_database_name,
     django_setup,
     ensure_database,
@@ -454,12 +455,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="generations per host")
     parser.add_argument("--database", default="videostudio_scaleout")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
-    parser.add_argument(
-        "--tiny",
-        action="store_true",
-        help=f"a check in seconds: {TINY['jobs']} jobs, {TINY['concurrency']} generation at a time"
-        f" per host, its own database ({TINY['database']}), {TINY['redis_url']} and"
-        f" {TINY_WORK_DIR.name}/",
+    add_tiny_option(
+        parser,
+        f"{TINY['jobs']} jobs, {TINY['concurrency']} generation at a time per host, its own"
+        f" database ({TINY['database']}), {TINY['redis_url']} and {TINY_WORK_DIR.name}/",
     )
     args = parser.parse_args()
     if args.tiny:

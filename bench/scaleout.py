@@ -82,9 +82,9 @@ S3_KEY, S3_SECRET = "scaleout-key", "scaleout-secret"
 MODEL, SIZE, SECONDS = "ir/test-video", "640x360", "5"
 START_TIMEOUT = 90
 JOB_TIMEOUT = 600
-# --tiny: the same path end to end in seconds: 6 jobs, one generation at a time per host (so
+# --tiny: the same path end to end in seconds: 6 jobs, two generations at a time per host (so
 # both hosts get some), in a database, Redis database and folder of their own.
-TINY = {"jobs": 6, "latency": 0.5, "concurrency": 1, "database": "videostudio_scaleout_tiny",
+TINY = {"jobs": 6, "latency": 0.5, "concurrency": 2, "database": "videostudio_scaleout_tiny",
         "redis_url": "redis://127.0.0.1:6379/5"}  # fmt: skip
 TINY_WORK_DIR = REPO_ROOT / "var" / "bench-scaleout-tiny"
 
@@ -457,7 +457,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     add_tiny_option(
         parser,
-        f"{TINY['jobs']} jobs, {TINY['concurrency']} generation at a time per host, its own"
+        f"{TINY['jobs']} jobs, {TINY['concurrency']} generations at a time per host, its own"
         f" database ({TINY['database']}), {TINY['redis_url']} and {TINY_WORK_DIR.name}/",
     )
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 simulator, Django's setup, seeding through the migrated schema, and the tables they print.
 
 Each bench runs as a script (`.venv/bin/python bench/NAME.py`), so `bench/` is first on
-sys.path and `from common import ...` finds this file; importing it puts the repository on
+sys.path and `import common` finds this file; importing it puts the repository on
 sys.path too, for `simulator` and the Django project.
 """
 
@@ -107,6 +107,18 @@ def add_tiny_option(parser, what: str) -> None:
         action="store_true",
         help=f"a check in seconds, not a measurement: {what}; exits non-zero unless it worked",
     )
+
+
+def parse_args(parser, tiny: dict, *, not_with: tuple[str, ...] = ()):
+    """The command line; with --tiny, the options in `tiny` take its values. Options in
+    `not_with` make no sense in a tiny run and are refused with it."""
+    args = parser.parse_args()
+    if args.tiny:
+        refused = [f"--{name.replace('_', '-')}" for name in not_with if getattr(args, name)]
+        if refused:
+            parser.error(f"--tiny is one short check: not with {', '.join(refused)}")
+        vars(args).update(tiny)
+    return args
 
 
 # --- Processes ----------------------------------------------------------------------------------

@@ -65,27 +65,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import requests
 
-from common import (
-    REPO_ROOT,
-    SERVER_URL,
-    add_tiny_option,
-    check_database_name,
-    django_setup,
-    ensure_database,
-    flush_redis,
-    free_port,
-    loadavg,
-    percentile,
-    print_table,
-)
+import common
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
-WORK_DIR = REPO_ROOT / "var" / "bench-inflight"  # logs and media of the last run
+WORK_DIR = common.REPO_ROOT / "var" / "bench-inflight"  # logs and media of the last run
 # --tiny: the same path end to end in seconds, in a database, Redis database and folder of its own.
 TINY = {"jobs": 4, "users": 2, "latency": 0.5, "concurrency": 8, "timeout": 120, "stall": 30,
         "database": "videostudio_inflight_tiny"}  # fmt: skip
 TINY_REDIS_URL = "redis://127.0.0.1:6379/1"
-TINY_WORK_DIR = REPO_ROOT / "var" / "bench-inflight-tiny"
+TINY_WORK_DIR = common.REPO_ROOT / "var" / "bench-inflight-tiny"
 
 MODEL, SIZE, SECONDS = "ir/test-video", "640x360", "5"
 USERNAME = "inflight-user-{:02d}"
@@ -111,7 +99,7 @@ class Children:
         log = (self.log_dir / f"{name}.log").open("w")
         popen.setdefault("stdout", log)
         proc = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stderr=log, **popen
+            command, cwd=common.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stderr=log, **popen
         )
         self.procs[name] = proc
         return proc
@@ -295,7 +283,7 @@ def postmaster_pid() -> int | None:
     import psycopg
 
     try:
-        with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+        with psycopg.connect(f"{common.SERVER_URL}/postgres") as conn:
             data_dir = conn.execute("SHOW data_directory").fetchone()[0]
         return int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, psycopg.Error):
@@ -305,7 +293,7 @@ def postmaster_pid() -> int | None:
 def max_connections() -> int:
     import psycopg
 
-    with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/postgres") as conn:
         return int(conn.execute("SHOW max_connections").fetchone()[0])
 
 
@@ -401,7 +389,7 @@ class Sampler:
         import psycopg
 
         s = self.samples
-        with psycopg.connect(f"{SERVER_URL}/{self.database}", autocommit=True) as conn:
+        with psycopg.connect(f"{common.SERVER_URL}/{self.database}", autocommit=True) as conn:
 
             def sample():
                 queued, running, storing, done = conn.execute(
@@ -549,7 +537,7 @@ def wait_for_posters(database: str, *, timeout: float) -> tuple[int, int, float]
     import psycopg
 
     deadline = time.monotonic() + timeout
-    with psycopg.connect(f"{SERVER_URL}/{database}", autocommit=True) as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/{database}", autocommit=True) as conn:
         last_finished = conn.execute(
             "SELECT extract(epoch FROM max(finished_at)) FROM jobs_job"
         ).fetchone()[0]
@@ -572,7 +560,7 @@ def wait_until_done(database: str, expected: int, *, timeout: float, stall: floa
 
     deadline = time.monotonic() + timeout
     last, changed = None, time.monotonic()
-    with psycopg.connect(f"{SERVER_URL}/{database}", autocommit=True) as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/{database}", autocommit=True) as conn:
         while time.monotonic() < deadline:
             counts = conn.execute(
                 "SELECT status, count(*) FROM jobs_job GROUP BY status ORDER BY status"
@@ -594,7 +582,7 @@ def wait_until_done(database: str, expected: int, *, timeout: float, stall: floa
 def spread(values: list[float]) -> tuple[float, float, float]:
     if not values:
         return (float("nan"),) * 3
-    return statistics.median(values), percentile(values, 0.95), max(values)
+    return statistics.median(values), common.percentile(values, 0.95), max(values)
 
 
 def mib(n: int) -> str:
@@ -636,7 +624,7 @@ class RunResult:
 def figures(database: str, submits: list[Submit]) -> dict:
     import psycopg
 
-    with psycopg.connect(f"{SERVER_URL}/{database}") as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/{database}") as conn:
         rows = conn.execute(
             "SELECT status, attempt, latency_ms, error,"
             " extract(epoch FROM created_at), extract(epoch FROM started_at),"
@@ -705,8 +693,8 @@ def run(args, **overrides) -> RunResult:
     args = argparse.Namespace(**{**vars(args), **overrides})
     if not args.concurrency:
         args.concurrency = 12 if args.pool == "prefork" else 200
-    check_database_name(args.database)
-    ensure_database(args.database)
+    common.check_database_name(args.database)
+    common.ensure_database(args.database)
     if WORK_DIR.exists():
         shutil.rmtree(WORK_DIR)
     (WORK_DIR / "media").mkdir(parents=True)
@@ -732,7 +720,7 @@ def _run(args, children: Children) -> RunResult:
           f" render {args.render} ===")  # fmt: skip
     sim_url = start_simulator_child(children, latency=args.latency, render=args.render)
     env = {
-        "DATABASE_URL": f"{SERVER_URL}/{args.database}",
+        "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
         "REDIS_URL": REDIS_URL,
         "IMAGEROUTER_BASE_URL": sim_url,
         "MEDIA_ROOT": str(WORK_DIR / "media"),
@@ -746,11 +734,11 @@ def _run(args, children: Children) -> RunResult:
         name, _, value = item.partition("=")
         env[name] = value
     if "django.conf" not in sys.modules:
-        django_setup(env)
+        common.django_setup(env)
     from django.conf import settings
 
     settings.IMAGEROUTER_BASE_URL = sim_url  # a new simulator, on a new port, for every run
-    flush_redis(REDIS_URL)
+    common.flush_redis(REDIS_URL)
     prepare_database(args.users)
     child_env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"} | env
 
@@ -763,7 +751,7 @@ def _run(args, children: Children) -> RunResult:
     commands = worker_commands("inflight")
     pool_name = "processes" if pool == "prefork" else pool
     generate_cmd = [*commands["generate"], "-P", pool_name]
-    port = free_port()
+    port = common.free_port()
     web = ["videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
     web += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
     # Below the workers in CPU priority, as make run starts it (compose weighs with cpu_shares).
@@ -800,7 +788,7 @@ def _run(args, children: Children) -> RunResult:
     if any(p is None for p in people):
         raise RuntimeError("some people could not log in; see var/bench-inflight/web.log")
     print(f"{args.users} people logged in over HTTP in {time.perf_counter() - started:.1f} s;"
-          f" load average {loadavg()}")  # fmt: skip
+          f" load average {common.loadavg()}")  # fmt: skip
 
     pids = {
         "simulator (its ffmpeg renders included)": children.procs["simulator"].pid,
@@ -882,9 +870,9 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
     def sec(values):
         return [f"{v:.2f}" for v in values]
 
-    print_table(
+    common.print_table(
         f"{r.label}: {r.succeeded} of {r.jobs} jobs succeeded"
-        f" [load average max {r.load_max:.2f}, mean {r.load_mean:.2f}; now {loadavg()}]",
+        f" [load average max {r.load_max:.2f}, mean {r.load_mean:.2f}; now {common.loadavg()}]",
         ["seconds per job", "median", "p95", "max"],
         [
             ["overhead: (finished - created) - provider latency", *sec(r.overhead)],
@@ -895,7 +883,7 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
             ["submit: POST /jobs/new/ as the person waits for it", *sec(r.submit)],
         ],
     )
-    print_table(
+    common.print_table(
         "In flight and memory",
         ["what", "value"],
         [
@@ -937,7 +925,7 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
     rows.append(["the whole machine", f"{busy:.1f}", f"{100 * busy / window / CORES:.0f}%"])
     stolen = r.cpu.get(STOLEN, 0.0)
     rows.append([STOLEN, f"{stolen:.1f}", f"{100 * stolen / window / CORES:.0f}%"])
-    print_table(
+    common.print_table(
         f"CPU time from the first POST until the last poster ({CORES} cores x"
         f" {window:.1f} s = {CORES * window:.0f} CPU-seconds)",
         ["part", "CPU-s", f"share of {CORES} cores"],
@@ -978,7 +966,11 @@ def psycopg_wait_under_gevent() -> str:
         " import psycopg.waiting as w; print(w.wait.__name__)"
     )
     answer = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=REPO_ROOT
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=common.REPO_ROOT,
     )
     return answer.stdout.strip() or answer.stderr.strip()[-200:]
 
@@ -1032,8 +1024,8 @@ def print_comparison(results: list[RunResult]) -> None:
                 f"{r.load_max:.1f}",
             ]
         )
-    print_table(
-        f"Pools compared [load average now {loadavg()}]",
+    common.print_table(
+        f"Pools compared [load average now {common.loadavg()}]",
         COMPARISON_HEADER,
         rows,
     )
@@ -1097,22 +1089,21 @@ def main() -> None:
         action="store_true",
         help="the store worker's concurrency (2, 8) and submits back to back or over 4 s",
     )
-    add_tiny_option(
+    common.add_tiny_option(
         parser,
         f"4 jobs from 2 people, latency 0.5 s, its own database ({TINY['database']}),"
         f" {TINY_REDIS_URL} and {TINY_WORK_DIR.name}/; no wait for a quiet machine",
     )
-    args = parser.parse_args()
+    args = common.parse_args(parser, TINY, not_with=("compare", "experiment", "cpu_limit"))
     if args.tiny:
-        if args.compare or args.experiment or args.cpu_limit:
-            parser.error("--tiny is one short run: not with --compare, --experiment, --cpu-limit")
         global REDIS_URL, WORK_DIR
         REDIS_URL, WORK_DIR = TINY_REDIS_URL, TINY_WORK_DIR
-        vars(args).update(TINY)
     if args.jobs % args.users:
         parser.error("--jobs must be a multiple of --users")
 
-    print(f"{CORES} cores, load average {loadavg()}; logs in {WORK_DIR.relative_to(REPO_ROOT)}/")
+    print(
+        f"{CORES} cores, load average {common.loadavg()}; logs in {WORK_DIR.relative_to(common.REPO_ROOT)}/"
+    )
     if args.cpu_limit:
         from cpu_limit import CpuLimitError, limited_cpu
 

@@ -44,23 +44,10 @@ import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common
 import psutil
 import psycopg
 import redis
-from common import (
-    REPO_ROOT,
-    SERVER_URL,
-    add_tiny_option,
-    check_database_name,
-    cpu_model,
-    django_setup,
-    ensure_database,
-    loadavg,
-    migrate,
-    print_table,
-    start_simulator,
-    stop_process,
-)
 
 MB = 1_000_000
 GOAL_MB = 64
@@ -86,7 +73,7 @@ def environment(*, database: str, redis_url: str, media_root: Path, sim_url: str
     workers inherit this process's environment. No IMAGEROUTER_API_KEY (common.django_setup
     drops it) means simulator mode, and the simulator is this one."""
     return {
-        "DATABASE_URL": f"{SERVER_URL}/{database}",
+        "DATABASE_URL": f"{common.SERVER_URL}/{database}",
         "REDIS_URL": redis_url,
         "MEDIA_ROOT": str(media_root),
         "IMAGEROUTER_BASE_URL": sim_url,
@@ -106,7 +93,7 @@ def start_workers(log_dir: Path) -> dict[str, subprocess.Popen]:
     for name, command in worker_commands(f"memory-{socket.gethostname()}").items():
         log = (log_dir / f"{name}-worker.log").open("w")
         workers[name] = subprocess.Popen(
-            command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            command, cwd=common.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
     return workers
 
@@ -133,7 +120,7 @@ def stop_workers(workers: dict[str, subprocess.Popen]) -> None:
         if process.poll() is None:
             process.terminate()
     for process in workers.values():
-        stop_process(process, timeout=15)
+        common.stop_process(process, timeout=15)
 
 
 # --- Measuring memory -----------------------------------------------------------------------------
@@ -409,7 +396,11 @@ def client_alone(sim, *, kind: str, size: int, trace: bool) -> ClientRun:
         for stat in watcher.snapshot.statistics("lineno")[:8]:
             frame = stat.traceback[0]
             path = Path(frame.filename)
-            where = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path.name
+            where = (
+                path.relative_to(common.REPO_ROOT)
+                if path.is_relative_to(common.REPO_ROOT)
+                else path.name
+            )
             top.append(f"{stat.size / MB:8.2f} MB  {stat.count:6d} blocks  {where}:{frame.lineno}")
     return ClientRun(kind, size, written, is_mp4, seconds, before, peak, traced_peak, top)
 
@@ -427,14 +418,14 @@ def print_machine(database: str) -> None:
     import requests
     import urllib3
 
-    cpu = cpu_model()
-    with psycopg.connect(f"{SERVER_URL}/{database}") as conn:
+    cpu = common.cpu_model()
+    with psycopg.connect(f"{common.SERVER_URL}/{database}") as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
     print(
         f"machine: {os.cpu_count()} CPU ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB,"
         f" kernel {platform.release()}; Python {platform.python_version()}, Django"
         f" {django.__version__}, Celery {celery.__version__}, requests {requests.__version__},"
-        f" urllib3 {urllib3.__version__}, PostgreSQL {pg}; load average {loadavg()}"
+        f" urllib3 {urllib3.__version__}, PostgreSQL {pg}; load average {common.loadavg()}"
     )
 
 
@@ -453,7 +444,7 @@ def print_jobs(runs: list[JobRun]) -> bool:
                          f"**{mb(memory.growth)}**", mb(memory.after),
                          mb(memory.children_peak) if memory.children_peak else "—",
                          f"{run.seconds:.1f}"])  # fmt: skip
-    print_table(
+    common.print_table(
         f"Through the workers (RSS in MB; growth = peak − before; goal ≤ {GOAL_MB} MB)",
         header,
         rows,
@@ -477,7 +468,7 @@ def print_client(runs: list[ClientRun]) -> bool:
         rows.append([run.kind, mb(run.video_bytes), mb(run.written), "yes" if run.is_mp4 else "NO",
                      mb(run.rss_before), mb(run.rss_peak), f"**{mb(growth)}**",
                      f"{run.traced_peak / MB:,.2f}", f"{run.seconds:.1f}"])  # fmt: skip
-    print_table(
+    common.print_table(
         "The client alone, in this process (MB; RSS and tracemalloc in separate passes)",
         header,
         rows,
@@ -500,17 +491,17 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--trace", action="store_true", help="list tracemalloc's top sites")
     parser.add_argument("--skip-workers", action="store_true", help="the client alone only")
-    add_tiny_option(
+    common.add_tiny_option(
         parser,
         f"a {TINY_SIZE_MB} MB video, no warm-up jobs, its own database ({TINY_DATABASE}) and"
         f" {TINY_REDIS_URL}",
     )
-    args = parser.parse_args()
+    tiny = {"size_mb": TINY_SIZE_MB, "database": TINY_DATABASE, "redis_url": TINY_REDIS_URL}
+    args = common.parse_args(parser, tiny, not_with=("trace", "skip_workers"))
     if args.tiny:
         global SETTLE_SECONDS
         SETTLE_SECONDS = 0.2
-        args.size_mb, args.database, args.redis_url = TINY_SIZE_MB, TINY_DATABASE, TINY_REDIS_URL
-    check_database_name(args.database)
+    common.check_database_name(args.database)
     size = args.size_mb * MB
 
     scratch = Path(tempfile.mkdtemp(prefix="videostudio-memory-"))
@@ -519,14 +510,14 @@ def main() -> None:
     os.environ["TMPDIR"] = str(scratch / "tmp")
     (scratch / "tmp").mkdir()
     tempfile.tempdir = None
-    ensure_database(args.database)
+    common.ensure_database(args.database)
     # No render latency; keep-alive spaces every second while the video renders.
-    sim = start_simulator({"SIM_LATENCY": "0", "SIM_KEEPALIVE_INTERVAL": "1"})
+    sim = common.start_simulator({"SIM_LATENCY": "0", "SIM_KEEPALIVE_INTERVAL": "1"})
     workers: dict[str, subprocess.Popen] = {}
     broker = redis.Redis.from_url(args.redis_url)
     stored_ok = False
     try:
-        django_setup(
+        common.django_setup(
             environment(
                 database=args.database,
                 redis_url=args.redis_url,
@@ -536,7 +527,7 @@ def main() -> None:
         )
         from jobs import services
 
-        migrate()
+        common.migrate()
         print_machine(args.database)
         services.catalog_sync()
         broker.flushdb()
@@ -568,7 +559,7 @@ def main() -> None:
         print(
             f"\nstored files intact, posters made: {'yes' if stored_ok else 'NO'}; goal (≤ {GOAL_MB} MB growth"
             f" for both kinds): workers {'met' if workers_met else 'NOT met'}, client alone"
-            f" {'met' if client_met else 'NOT met'}; load average {loadavg()}"
+            f" {'met' if client_met else 'NOT met'}; load average {common.loadavg()}"
         )
     finally:
         stop_workers(workers)

@@ -64,21 +64,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common
 import psycopg
-from common import (
-    REPO_ROOT,
-    SERVER_URL,
-    add_tiny_option,
-    cpu_model,
-    django_setup,
-    ensure_database,
-    free_port,
-    insert_select,
-    loadavg,
-    migrate,
-    percentile,
-    print_table,
-)
 
 DATABASE = "videostudio_polling"
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -162,13 +149,13 @@ def server_env(session_engine: str) -> dict[str, str]:
     """The environment of the bench process and of gunicorn alike."""
     env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"}
     env.update(
-        DATABASE_URL=f"{SERVER_URL}/{DATABASE}",
+        DATABASE_URL=f"{common.SERVER_URL}/{DATABASE}",
         REDIS_URL=REDIS_URL,
         DJANGO_SETTINGS_MODULE="bench.polling_settings",
         DJANGO_DEBUG="false",
         BENCH_SESSION_ENGINE=session_engine,
         LOG_LEVEL="WARNING",
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=str(common.REPO_ROOT),
     )
     return env
 
@@ -184,7 +171,7 @@ def seed(*, again: bool = False) -> None:
 
     from jobs.models import Job
 
-    migrate()
+    common.migrate()
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_seed_info (version int)")
         cursor.execute("SELECT version FROM bench_seed_info")
@@ -226,7 +213,7 @@ def seed(*, again: bool = False) -> None:
         Job.objects.bulk_create(live)
         # Older, finished jobs (the table a real studio's PK index walks), the last 50 of which,
         # on the watchers' model, are the typical wait's history.
-        insert_select(
+        common.insert_select(
             cursor,
             Job,
             {
@@ -376,14 +363,14 @@ class Gunicorn:
     """`gunicorn videostudio.wsgi --bind ... <flags>`, in a process group of its own."""
 
     def __init__(self, server: Server, engine: str, workdir: Path):
-        self.port = free_port()
+        self.port = common.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (workdir / "gunicorn.log").open("ab")
         command = [str(Path(sys.executable).parent / "gunicorn"), "videostudio.wsgi"]
         command += ["--bind", f"127.0.0.1:{self.port}", *server.flags.split()]
         self.process = subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=common.REPO_ROOT,
             env=server_env(SESSION_ENGINES[engine]),
             stdout=self.log,
             stderr=self.log,
@@ -520,7 +507,7 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d c200=%d c204=%d c286=%d cother=%d\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.requests, summary.duration, latency:common.percentile(50), latency:common.percentile(99),
     latency.max, e.connect + e.read + e.write + e.timeout + e.status, c.c200, c.c204, c.c286,
     c.cother))
 end
@@ -617,8 +604,8 @@ def python_load(gunicorn: Gunicorn, case: Case, watchers: list[Watcher], *, requ
         case=case,
         requests=len(latencies),
         seconds=seconds,
-        p50_ms=percentile(latencies, 0.50) if latencies else 0.0,
-        p99_ms=percentile(latencies, 0.99) if latencies else 0.0,
+        p50_ms=common.percentile(latencies, 0.50) if latencies else 0.0,
+        p99_ms=common.percentile(latencies, 0.99) if latencies else 0.0,
         max_ms=max(latencies, default=0.0),
         errors=errors,
         statuses=statuses,
@@ -772,14 +759,14 @@ def spread(runs: list[Run]) -> str:
 
 
 def machine() -> str:
-    cpu = cpu_model()
+    cpu = common.cpu_model()
     with open("/proc/meminfo") as info:
         mem_kb = int(info.readline().split()[1])
     import django
     import gunicorn
     import redis
 
-    with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/postgres") as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0].split()[0]
     redis_version = redis.Redis.from_url(REDIS_URL).info("server")["redis_version"]
     wrk_version = "not installed"
@@ -896,7 +883,7 @@ class Bench:
             if queries:
                 row.insert(1, queries[case])
             rows.append(row)
-        print_table(title, header, rows, markdown=True, load=True)
+        common.print_table(title, header, rows, markdown=True, load=True)
 
     def all(self) -> None:
         args = self.args
@@ -931,7 +918,7 @@ class Bench:
                     f"{stale.rate / bare.rate:.2f}×",
                 ]
             )
-        print_table(
+        common.print_table(
             "Top speed by server setting (status poll: 204 with the current version, 200 without)",
             [
                 "gunicorn",
@@ -1010,7 +997,7 @@ class Bench:
                         r.others(),
                     ]
                 )
-            print_table(
+            common.print_table(
                 f"{WATCHERS:,} watchers polling every 2 s, {server.name} (`{server.flags}`), sessions:"
                 f" {engine}; best of {args.rate_rounds} rounds of {args.rate_seconds} s, each"
                 f" after a {self.warmup:g}-s warm-up",
@@ -1049,14 +1036,14 @@ def main() -> None:
     parser.add_argument("--engine", choices=SESSION_ENGINES, help="default: the studio's")
     parser.add_argument("--engines", default="all", help="others to compare: all, none, a list")
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # the fixed-rate driver's process
-    add_tiny_option(
+    common.add_tiny_option(
         parser,
         f"{TINY['watchers']} watchers, {TINY['old_jobs']:,} older jobs seeded again,"
         f" {TINY_ARGS['servers']}, one short round of each case (a Python client if wrk is"
         f" missing), its own database ({TINY['database']}) and {TINY['redis_url']}; every answer"
         " must be 200, 204 or 286",
     )
-    args = parser.parse_args()
+    args = common.parse_args(parser, TINY_ARGS, not_with=("quick",))
     if args.drive:
         driver_main(args)
         return
@@ -1064,21 +1051,20 @@ def main() -> None:
         global DATABASE, REDIS_URL, WATCHERS, OLD_JOBS
         DATABASE, REDIS_URL = TINY["database"], TINY["redis_url"]
         WATCHERS, OLD_JOBS = TINY["watchers"], TINY["old_jobs"]
-        vars(args).update(TINY_ARGS)
     elif shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     if args.quick:
         args.servers, args.rounds, args.rate_seconds, args.rate_rounds = SERVERS[0], 2, 10, 1
 
-    ensure_database(DATABASE, reseed=args.reseed)
-    django_setup(server_env(""))
+    common.ensure_database(DATABASE, reseed=args.reseed)
+    common.django_setup(server_env(""))
     from django.conf import settings
 
     if args.engine is None:
         args.engine = next(k for k, v in SESSION_ENGINES.items() if v == settings.SESSION_ENGINE)
     seed(again=args.tiny)
     print(f"Machine: {machine()}")
-    print(f"Load average before: {loadavg()}")
+    print(f"Load average before: {common.loadavg()}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="polling-bench-") as tmp:
         workdir = Path(tmp)

@@ -32,19 +32,7 @@ from decimal import Decimal
 from functools import partial
 from urllib.parse import urlencode
 
-from common import (
-    SERVER_URL,
-    add_tiny_option,
-    check_database_name,
-    django_setup,
-    ensure_database,
-    insert_select,
-    loadavg,
-    migrate,
-    percentile,
-    print_table,
-    start_simulator,
-)
+import common
 from psycopg import sql
 
 SEED_VERSION = 1  # bump when the seeded data changes shape, so old bench databases are redone
@@ -176,7 +164,7 @@ def _seed_users(cursor, users):
     from jobs.models import Budget
 
     # A real password hash for the staff user only; force_login does not need it anyway.
-    insert_select(
+    common.insert_select(
         cursor,
         User,
         {
@@ -191,7 +179,7 @@ def _seed_users(cursor, users):
     )
     User.objects.create_superuser(STAFF_USERNAME, "bench-admin@example.com", None)
     # A third of the users have a monthly budget between $50 and $500.
-    insert_select(
+    common.insert_select(
         cursor,
         Budget,
         {"user_id": "id", "monthly_limit": "50 + mod(id * 37, 451)"},
@@ -256,7 +244,7 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
         """,
         {"jobs": jobs, "days": days, "anchor": anchor},
     )
-    insert_select(
+    common.insert_select(
         cursor,
         Job,
         {
@@ -290,7 +278,7 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
         },
         "FROM bench_seed",
     )
-    insert_select(
+    common.insert_select(
         cursor,
         CostEntry,
         {
@@ -335,7 +323,7 @@ class Result:
 
     @property
     def p95(self) -> float:
-        return percentile(self.runs_ms, 0.95)
+        return common.percentile(self.runs_ms, 0.95)
 
 
 class Measurer:
@@ -667,7 +655,7 @@ def print_results(title: str, results: list[Result]) -> None:
             ]
         row += [f"{r.sql_ms:.0f}", str(r.queries), str(len(r.runs_ms)), r.note]
         rows.append(row)
-    print_table(title, header, rows, load=True)
+    common.print_table(title, header, rows, load=True)
 
 
 def print_page_queries(measurer: Measurer, results: list[Result]) -> None:
@@ -692,23 +680,19 @@ def main() -> None:
     parser.add_argument("--experiment", action="store_true", help="also time the fixes")
     parser.add_argument("--queries", action="store_true", help="list each page's queries")
     parser.add_argument("--redis-url", help="the cache and sessions (default: REDIS_URL's)")
-    add_tiny_option(
+    common.add_tiny_option(
         parser,
         f"{TINY['jobs']:,} jobs from {TINY['users']} users, seeded again each time, one run of"
         f" each page, its own database ({TINY['database']}) and {TINY['redis_url']}",
     )
-    args = parser.parse_args()
-    if args.tiny:
-        if args.experiment:
-            parser.error("--tiny times no fixes: not with --experiment")
-        vars(args).update(TINY)
+    args = common.parse_args(parser, TINY, not_with=("experiment",))
 
-    check_database_name(args.database)
+    common.check_database_name(args.database)
     # A runaway query must not hang the bench: it ends on its own.
-    ensure_database(args.database, reseed=args.reseed, statement_timeout="120s")
-    simulator = start_simulator({"SIM_LATENCY": "0"})
+    common.ensure_database(args.database, reseed=args.reseed, statement_timeout="120s")
+    simulator = common.start_simulator({"SIM_LATENCY": "0"})
     env = {
-        "DATABASE_URL": f"{SERVER_URL}/{args.database}",
+        "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
         # The simulator answers the reconciliation page's `GET /v1/credits`.
         "IMAGEROUTER_BASE_URL": simulator.url,
         "DJANGO_DEBUG": "false",  # timings as in production; queries are still captured
@@ -716,7 +700,7 @@ def main() -> None:
     if args.redis_url:
         env["REDIS_URL"] = args.redis_url
     try:
-        django_setup(env)
+        common.django_setup(env)
         bench(args)
     finally:
         simulator.stop()
@@ -725,7 +709,7 @@ def main() -> None:
 def bench(args) -> None:
     from django.db import connection
 
-    migrate()
+    common.migrate()
     with connection.cursor() as cursor:
         info = seeded_info(cursor)
     if args.tiny or info is None or tuple(info[:3]) != (SEED_VERSION, args.jobs, args.users):
@@ -740,7 +724,7 @@ def bench(args) -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM jobs_costentry")
-        print(f"{cursor.fetchone()[0]:,} ledger entries; load average {loadavg()}")
+        print(f"{cursor.fetchone()[0]:,} ledger entries; load average {common.loadavg()}")
 
     measurer = Measurer(runs=args.runs, warmup=args.warmup)
     month, days = periods(anchor)
@@ -783,7 +767,7 @@ def bench(args) -> None:
             print(f"\nSlowest query of the {page} page, {month.name} ({seconds * 1000:.0f} ms):")
             print(sql_text)
             print(explain(sql_text))
-    print(f"\nload average at the end: {loadavg()}")
+    print(f"\nload average at the end: {common.loadavg()}")
 
 
 def experiment(measurer: Measurer, anchor: datetime) -> None:

@@ -49,26 +49,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common
 import psutil
 import redis
 import requests
 from botocore.exceptions import EndpointConnectionError
-from common import (
-    REPO_ROOT,
-    SERVER_URL,
-    add_tiny_option,
-    check_database_name,
-    django_setup,
-    ensure_database,
-    free_port,
-    loadavg,
-    migrate,
-    print_table,
-    start_simulator,
-    stop_process,
-)
 
-WORK_DIR = REPO_ROOT / "var" / "bench-scaleout"  # the hosts' logs of the last run
+WORK_DIR = common.REPO_ROOT / "var" / "bench-scaleout"  # the hosts' logs of the last run
 
 HOSTS = ("scaleout-a", "scaleout-b")
 QUEUES = ("generate", "store", "poster")
@@ -86,7 +73,7 @@ JOB_TIMEOUT = 600
 # both hosts get some), in a database, Redis database and folder of their own.
 TINY = {"jobs": 6, "latency": 0.5, "concurrency": 2, "database": "videostudio_scaleout_tiny",
         "redis_url": "redis://127.0.0.1:6379/5"}  # fmt: skip
-TINY_WORK_DIR = REPO_ROOT / "var" / "bench-scaleout-tiny"
+TINY_WORK_DIR = common.REPO_ROOT / "var" / "bench-scaleout-tiny"
 
 
 # --- The S3 server and the simulator -------------------------------------------------------------
@@ -99,7 +86,7 @@ def start_s3() -> tuple[subprocess.Popen, str, object]:
     import boto3
     from botocore.config import Config
 
-    port = free_port()
+    port = common.free_port()
     url = f"http://127.0.0.1:{port}"
     with (WORK_DIR / "s3.log").open("w") as log:
         process = subprocess.Popen(
@@ -141,7 +128,7 @@ def studio_environment(args, *, s3_url: str, sim_url: str) -> dict[str, str]:
         **env,
         "DJANGO_SETTINGS_MODULE": "videostudio.settings",
         "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory: not production
-        "DATABASE_URL": f"{SERVER_URL}/{args.database}",
+        "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
         "REDIS_URL": args.redis_url,
         "IMAGEROUTER_BASE_URL": sim_url,  # no key: simulator mode, and this simulator
         "STORAGE_BACKEND": "s3",
@@ -191,12 +178,12 @@ def start_host(node: str, env: dict[str, str], scratch: Path) -> Host:
         **env,
         "MEDIA_ROOT": str(folders["media"]),
         "TMPDIR": str(folders["tmp"]),
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": str(common.REPO_ROOT),
     }
     log = WORK_DIR / f"{node}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "manage.py"), "runworker", "--node", node],
+            [sys.executable, str(common.REPO_ROOT / "manage.py"), "runworker", "--node", node],
             cwd=folders["cwd"], env=host_env, stdin=subprocess.DEVNULL, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -263,7 +250,7 @@ def prepare_database() -> list:
 
     from jobs import services
 
-    migrate()
+    common.migrate()
     services.catalog_sync()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE jobs_costentry, jobs_notice, jobs_job CASCADE")
@@ -361,7 +348,7 @@ def print_machine() -> None:
         f" kernel {platform.release()}; Python {platform.python_version()}, Django"
         f" {django.__version__}, Celery {celery.__version__}, django-storages"
         f" {storages.__version__}, boto3 {boto3.__version__}, moto {moto.__version__};"
-        f" load average {loadavg()}"
+        f" load average {common.loadavg()}"
     )
 
 
@@ -372,7 +359,7 @@ def print_hosts(hosts: list[Host], web_media: Path) -> None:
         for host in hosts
     ]  # fmt: skip
     rows.append(["web (this process)", "—", "—", "—", len(files_in(web_media)), "—"])
-    print_table(
+    common.print_table(
         "Work per host (tasks each worker ran, from Celery's inspect stats)",
         ["host", "generations (run_job)", "URL downloads (store_job)", "posters (make_poster)",
          "files in MEDIA_ROOT", "files in its working directory"],
@@ -455,20 +442,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="generations per host")
     parser.add_argument("--database", default="videostudio_scaleout")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
-    add_tiny_option(
+    common.add_tiny_option(
         parser,
         f"{TINY['jobs']} jobs, {TINY['concurrency']} generations at a time per host, its own"
         f" database ({TINY['database']}), {TINY['redis_url']} and {TINY_WORK_DIR.name}/",
     )
-    args = parser.parse_args()
+    args = common.parse_args(parser, TINY)
     if args.tiny:
         global WORK_DIR
         WORK_DIR = TINY_WORK_DIR
-        vars(args).update(TINY)
-    check_database_name(args.database)
+    common.check_database_name(args.database)
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     WORK_DIR.mkdir(parents=True)
-    ensure_database(args.database)
+    common.ensure_database(args.database)
     broker = redis.Redis.from_url(args.redis_url)
     broker.flushdb()
 
@@ -479,13 +465,17 @@ def main() -> None:
         cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
         started = time.monotonic()
         s3_process, s3_url, s3 = start_s3()
-        cleanup.callback(stop_process, s3_process)
-        sim = start_simulator({"SIM_LATENCY": f"{args.latency:g}", "SIM_KEEPALIVE_INTERVAL": "0.2"})
+        cleanup.callback(common.stop_process, s3_process)
+        sim = common.start_simulator(
+            {"SIM_LATENCY": f"{args.latency:g}", "SIM_KEEPALIVE_INTERVAL": "0.2"}
+        )
         cleanup.callback(sim.stop)
         env = studio_environment(args, s3_url=s3_url, sim_url=sim.url)
         web_media = own_folders(scratch / "web")["media"]
         # This process as the web host. Its log stays at WARNING: the tables are the output.
-        django_setup({**env, "MEDIA_ROOT": str(web_media), "LOG_LEVEL": "WARNING"}, replace=True)
+        common.django_setup(
+            {**env, "MEDIA_ROOT": str(web_media), "LOG_LEVEL": "WARNING"}, replace=True
+        )
         users = prepare_database()
         print_machine()
         print(f"S3 {s3_url}/{BUCKET}; simulator {sim.url} ({args.latency:g} s latency);"
@@ -499,14 +489,14 @@ def main() -> None:
         job_ids = run_jobs(args.jobs, users, timings)
         checks = check(job_ids, hosts=hosts, s3=s3, sim=sim, web_media=web_media, timings=timings)
         print_hosts(hosts, web_media)
-        print_table(
+        common.print_table(
             "Checks",
             ["check", "found", "result"],
             [(name, found, "ok" if ok else "**FAILED**") for name, found, ok in checks],
             markdown=True,
         )
         timings += job_waits(job_ids)
-        print_table(
+        common.print_table(
             "Timings", ["step", "seconds"], [(s, f"{v:.2f}") for s, v in timings], markdown=True
         )
     passed = all(ok for _, _, ok in checks)

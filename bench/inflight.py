@@ -51,7 +51,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,11 +65,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+import common
+
 REDIS_URL = "redis://127.0.0.1:6379/9"
-WORK_DIR = REPO_ROOT / "var" / "bench-inflight"  # logs and media of the last run
-sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
+WORK_DIR = common.REPO_ROOT / "var" / "bench-inflight"  # logs and media of the last run
+# --tiny: the same path end to end in seconds, in a database, Redis database and folder of its own.
+TINY = {"jobs": 4, "users": 2, "latency": 0.5, "concurrency": 8, "timeout": 120, "stall": 30,
+        "database": "videostudio_inflight_tiny"}  # fmt: skip
+TINY_REDIS_URL = "redis://127.0.0.1:6379/1"
+TINY_WORK_DIR = common.REPO_ROOT / "var" / "bench-inflight-tiny"
 
 MODEL, SIZE, SECONDS = "ir/test-video", "640x360", "5"
 USERNAME = "inflight-user-{:02d}"
@@ -96,7 +99,7 @@ class Children:
         log = (self.log_dir / f"{name}.log").open("w")
         popen.setdefault("stdout", log)
         proc = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stderr=log, **popen
+            command, cwd=common.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stderr=log, **popen
         )
         self.procs[name] = proc
         return proc
@@ -129,13 +132,7 @@ class Children:
         self.procs.clear()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_simulator(children: Children, *, latency: float, render: str) -> str:
+def start_simulator_child(children: Children, *, latency: float, render: str) -> str:
     env = {
         **os.environ,
         "SIM_LATENCY": f"{latency:g}",
@@ -180,29 +177,6 @@ def serve_simulator_cached() -> None:
 # --- The studio's database ----------------------------------------------------------------------
 
 
-def check_database_name(name: str) -> None:
-    if name == "videostudio" or name.startswith("test") or name in ("postgres", "template1"):
-        sys.exit(f"refusing to use the {name!r} database: the bench empties its own")
-
-
-def ensure_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def django_setup(env: dict) -> None:
-    os.environ.update(env)
-    os.environ.pop("IMAGEROUTER_API_KEY", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videostudio.settings")
-    import django
-
-    django.setup()
-
-
 def prepare_database(users: int) -> None:
     """Migrate, load the catalog from the simulator, empty the jobs, make the bench's people."""
     from django.contrib.auth.hashers import make_password
@@ -220,12 +194,6 @@ def prepare_database(users: int) -> None:
             username=USERNAME.format(i), defaults={"password": password, "is_active": True}
         )
     connection.close()
-
-
-def flush_redis() -> None:
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 # --- Measuring while it runs --------------------------------------------------------------------
@@ -315,7 +283,7 @@ def postmaster_pid() -> int | None:
     import psycopg
 
     try:
-        with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+        with psycopg.connect(f"{common.SERVER_URL}/postgres") as conn:
             data_dir = conn.execute("SHOW data_directory").fetchone()[0]
         return int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, psycopg.Error):
@@ -325,7 +293,7 @@ def postmaster_pid() -> int | None:
 def max_connections() -> int:
     import psycopg
 
-    with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/postgres") as conn:
         return int(conn.execute("SHOW max_connections").fetchone()[0])
 
 
@@ -421,7 +389,7 @@ class Sampler:
         import psycopg
 
         s = self.samples
-        with psycopg.connect(f"{SERVER_URL}/{self.database}", autocommit=True) as conn:
+        with psycopg.connect(f"{common.SERVER_URL}/{self.database}", autocommit=True) as conn:
 
             def sample():
                 queued, running, storing, done = conn.execute(
@@ -569,7 +537,7 @@ def wait_for_posters(database: str, *, timeout: float) -> tuple[int, int, float]
     import psycopg
 
     deadline = time.monotonic() + timeout
-    with psycopg.connect(f"{SERVER_URL}/{database}", autocommit=True) as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/{database}", autocommit=True) as conn:
         last_finished = conn.execute(
             "SELECT extract(epoch FROM max(finished_at)) FROM jobs_job"
         ).fetchone()[0]
@@ -592,7 +560,7 @@ def wait_until_done(database: str, expected: int, *, timeout: float, stall: floa
 
     deadline = time.monotonic() + timeout
     last, changed = None, time.monotonic()
-    with psycopg.connect(f"{SERVER_URL}/{database}", autocommit=True) as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/{database}", autocommit=True) as conn:
         while time.monotonic() < deadline:
             counts = conn.execute(
                 "SELECT status, count(*) FROM jobs_job GROUP BY status ORDER BY status"
@@ -611,31 +579,14 @@ def wait_until_done(database: str, expected: int, *, timeout: float, stall: floa
 # --- Figures ------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest rank, as in the rest of BENCHMARKS.md."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(-(-share * len(ordered) // 1)) - 1))]
-
-
 def spread(values: list[float]) -> tuple[float, float, float]:
     if not values:
         return (float("nan"),) * 3
-    return statistics.median(values), percentile(values, 0.95), max(values)
-
-
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return statistics.median(values), common.percentile(values, 0.95), max(values)
 
 
 def mib(n: int) -> str:
     return f"{n / 2**20:,.0f}"
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 @dataclass
@@ -673,7 +624,7 @@ class RunResult:
 def figures(database: str, submits: list[Submit]) -> dict:
     import psycopg
 
-    with psycopg.connect(f"{SERVER_URL}/{database}") as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/{database}") as conn:
         rows = conn.execute(
             "SELECT status, attempt, latency_ms, error,"
             " extract(epoch FROM created_at), extract(epoch FROM started_at),"
@@ -742,8 +693,8 @@ def run(args, **overrides) -> RunResult:
     args = argparse.Namespace(**{**vars(args), **overrides})
     if not args.concurrency:
         args.concurrency = 12 if args.pool == "prefork" else 200
-    check_database_name(args.database)
-    ensure_database(args.database)
+    common.check_database_name(args.database)
+    common.ensure_database(args.database)
     if WORK_DIR.exists():
         shutil.rmtree(WORK_DIR)
     (WORK_DIR / "media").mkdir(parents=True)
@@ -767,9 +718,9 @@ def _run(args, children: Children) -> RunResult:
         label += f", web at nice {args.web_nice}"
     print(f"\n=== {label}: {args.jobs} jobs from {args.users} people, latency {args.latency:g} s,"
           f" render {args.render} ===")  # fmt: skip
-    sim_url = start_simulator(children, latency=args.latency, render=args.render)
+    sim_url = start_simulator_child(children, latency=args.latency, render=args.render)
     env = {
-        "DATABASE_URL": f"{SERVER_URL}/{args.database}",
+        "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
         "REDIS_URL": REDIS_URL,
         "IMAGEROUTER_BASE_URL": sim_url,
         "MEDIA_ROOT": str(WORK_DIR / "media"),
@@ -783,11 +734,11 @@ def _run(args, children: Children) -> RunResult:
         name, _, value = item.partition("=")
         env[name] = value
     if "django.conf" not in sys.modules:
-        django_setup(env)
+        common.django_setup(env)
     from django.conf import settings
 
     settings.IMAGEROUTER_BASE_URL = sim_url  # a new simulator, on a new port, for every run
-    flush_redis()
+    common.flush_redis(REDIS_URL)
     prepare_database(args.users)
     child_env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"} | env
 
@@ -800,7 +751,7 @@ def _run(args, children: Children) -> RunResult:
     commands = worker_commands("inflight")
     pool_name = "processes" if pool == "prefork" else pool
     generate_cmd = [*commands["generate"], "-P", pool_name]
-    port = free_port()
+    port = common.free_port()
     web = ["videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
     web += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
     # Below the workers in CPU priority, as make run starts it (compose weighs with cpu_shares).
@@ -837,7 +788,7 @@ def _run(args, children: Children) -> RunResult:
     if any(p is None for p in people):
         raise RuntimeError("some people could not log in; see var/bench-inflight/web.log")
     print(f"{args.users} people logged in over HTTP in {time.perf_counter() - started:.1f} s;"
-          f" load average {loadavg()}")  # fmt: skip
+          f" load average {common.loadavg()}")  # fmt: skip
 
     pids = {
         "simulator (its ffmpeg renders included)": children.procs["simulator"].pid,
@@ -848,7 +799,8 @@ def _run(args, children: Children) -> RunResult:
         "PostgreSQL (the whole server)": postmaster_pid(),
         "Redis (the whole server)": redis_pid(),
     }
-    wait_for_quiet()
+    if not args.tiny:
+        wait_for_quiet()
     idle = sum(tree_rss(p.pid) for p in (generate_proc, store_proc, poster_proc))
     cpu_before, cpu_started = cpu_snapshot(pids), time.monotonic()
     sampler = Sampler(
@@ -918,9 +870,9 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
     def sec(values):
         return [f"{v:.2f}" for v in values]
 
-    print_table(
+    common.print_table(
         f"{r.label}: {r.succeeded} of {r.jobs} jobs succeeded"
-        f" [load average max {r.load_max:.2f}, mean {r.load_mean:.2f}; now {loadavg()}]",
+        f" [load average max {r.load_max:.2f}, mean {r.load_mean:.2f}; now {common.loadavg()}]",
         ["seconds per job", "median", "p95", "max"],
         [
             ["overhead: (finished - created) - provider latency", *sec(r.overhead)],
@@ -931,7 +883,7 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
             ["submit: POST /jobs/new/ as the person waits for it", *sec(r.submit)],
         ],
     )
-    print_table(
+    common.print_table(
         "In flight and memory",
         ["what", "value"],
         [
@@ -973,7 +925,7 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
     rows.append(["the whole machine", f"{busy:.1f}", f"{100 * busy / window / CORES:.0f}%"])
     stolen = r.cpu.get(STOLEN, 0.0)
     rows.append([STOLEN, f"{stolen:.1f}", f"{100 * stolen / window / CORES:.0f}%"])
-    print_table(
+    common.print_table(
         f"CPU time from the first POST until the last poster ({CORES} cores x"
         f" {window:.1f} s = {CORES * window:.0f} CPU-seconds)",
         ["part", "CPU-s", f"share of {CORES} cores"],
@@ -1014,7 +966,11 @@ def psycopg_wait_under_gevent() -> str:
         " import psycopg.waiting as w; print(w.wait.__name__)"
     )
     answer = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=REPO_ROOT
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=common.REPO_ROOT,
     )
     return answer.stdout.strip() or answer.stderr.strip()[-200:]
 
@@ -1068,8 +1024,8 @@ def print_comparison(results: list[RunResult]) -> None:
                 f"{r.load_max:.1f}",
             ]
         )
-    print_table(
-        f"Pools compared [load average now {loadavg()}]",
+    common.print_table(
+        f"Pools compared [load average now {common.loadavg()}]",
         COMPARISON_HEADER,
         rows,
     )
@@ -1133,11 +1089,21 @@ def main() -> None:
         action="store_true",
         help="the store worker's concurrency (2, 8) and submits back to back or over 4 s",
     )
-    args = parser.parse_args()
+    common.add_tiny_option(
+        parser,
+        f"4 jobs from 2 people, latency 0.5 s, its own database ({TINY['database']}),"
+        f" {TINY_REDIS_URL} and {TINY_WORK_DIR.name}/; no wait for a quiet machine",
+    )
+    args = common.parse_args(parser, TINY, not_with=("compare", "experiment", "cpu_limit"))
+    if args.tiny:
+        global REDIS_URL, WORK_DIR
+        REDIS_URL, WORK_DIR = TINY_REDIS_URL, TINY_WORK_DIR
     if args.jobs % args.users:
         parser.error("--jobs must be a multiple of --users")
 
-    print(f"{CORES} cores, load average {loadavg()}; logs in {WORK_DIR.relative_to(REPO_ROOT)}/")
+    print(
+        f"{CORES} cores, load average {common.loadavg()}; logs in {WORK_DIR.relative_to(common.REPO_ROOT)}/"
+    )
     if args.cpu_limit:
         from cpu_limit import CpuLimitError, limited_cpu
 
@@ -1152,6 +1118,13 @@ def main() -> None:
     else:
         results = run_all(args)
     print_comparison(results)
+    failed = [
+        r.label
+        for r in results
+        if not r.jobs == r.succeeded == args.jobs or r.posters[0] < r.posters[1]
+    ]
+    if failed:
+        sys.exit(f"not every job was accepted, succeeded and got its poster: {', '.join(failed)}")
 
 
 def run_all(args) -> list[RunResult]:

@@ -44,14 +44,10 @@ import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common
 import psutil
 import psycopg
 import redis
-from psycopg import sql
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
-sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
 
 MB = 1_000_000
 GOAL_MB = 64
@@ -62,56 +58,29 @@ JOB_TIMEOUT = 600
 POSTER_TIMEOUT = 60
 KINDS = ("url", "b64_json")
 BENCH_USER = "bench-memory"
+# --tiny: the same path end to end in seconds: a 2 MB video, no warm-up jobs, in a database and
+# Redis database of its own.
+TINY_SIZE_MB = 2
+TINY_DATABASE = "videostudio_memory_tiny"
+TINY_REDIS_URL = "redis://127.0.0.1:6379/2"
 
 
 # --- Setting up ---------------------------------------------------------------------------------
 
 
-def check_database_name(name: str) -> None:
-    if name == "videostudio" or name.startswith("test") or name in ("postgres", "template1"):
-        sys.exit(f"refusing to use the {name!r} database: the bench writes jobs into its own")
-
-
-def ensure_database(name: str) -> None:
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def start_simulator():
-    """The simulator on a free loopback port. Its per-request log would bury the tables, so its
-    stderr goes to /dev/null: the child inherits file descriptor 2 as it is when it starts."""
-    from simulator.testing import SimulatorProcess
-
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            # No render latency; keep-alive spaces every second while the video renders.
-            env = {"SIM_LATENCY": "0", "SIM_KEEPALIVE_INTERVAL": "1"}
-            return SimulatorProcess(env=env).start()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def configure_environment(*, database: str, redis_url: str, media_root: Path, sim_url: str):
-    """The settings both this process and the workers read (videostudio/settings.py)."""
-    os.environ["DATABASE_URL"] = f"{SERVER_URL}/{database}"
-    os.environ["REDIS_URL"] = redis_url
-    os.environ["MEDIA_ROOT"] = str(media_root)
-    # Never the real provider: no key means simulator mode, and the simulator is this one.
-    os.environ.pop("IMAGEROUTER_API_KEY", None)
-    os.environ["IMAGEROUTER_BASE_URL"] = sim_url
-    os.environ["DJANGO_DEBUG"] = "false"  # DEBUG keeps every query in memory: not production
-    os.environ["DJANGO_SETTINGS_MODULE"] = "videostudio.settings"
-    os.environ["JOB_SUBMITS_PER_MINUTE"] = "0"  # the bench submits several jobs a minute
-
-
-def django_setup() -> None:
-    import django
-
-    django.setup()
+def environment(*, database: str, redis_url: str, media_root: Path, sim_url: str) -> dict:
+    """The settings both this process and the workers read (videostudio/settings.py); the
+    workers inherit this process's environment. No IMAGEROUTER_API_KEY (common.django_setup
+    drops it) means simulator mode, and the simulator is this one."""
+    return {
+        "DATABASE_URL": f"{common.SERVER_URL}/{database}",
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(media_root),
+        "IMAGEROUTER_BASE_URL": sim_url,
+        "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory: not production
+        "DJANGO_SETTINGS_MODULE": "videostudio.settings",
+        "JOB_SUBMITS_PER_MINUTE": "0",  # the bench submits several jobs a minute
+    }
 
 
 def start_workers(log_dir: Path) -> dict[str, subprocess.Popen]:
@@ -124,7 +93,7 @@ def start_workers(log_dir: Path) -> dict[str, subprocess.Popen]:
     for name, command in worker_commands(f"memory-{socket.gethostname()}").items():
         log = (log_dir / f"{name}-worker.log").open("w")
         workers[name] = subprocess.Popen(
-            command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            command, cwd=common.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
     return workers
 
@@ -151,11 +120,7 @@ def stop_workers(workers: dict[str, subprocess.Popen]) -> None:
         if process.poll() is None:
             process.terminate()
     for process in workers.values():
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        common.stop_process(process, timeout=15)
 
 
 # --- Measuring memory -----------------------------------------------------------------------------
@@ -228,8 +193,11 @@ def high_water_mark(pid: int) -> int | None:
     return None
 
 
-def settle(seconds: float = 1.0) -> None:
-    time.sleep(seconds)
+SETTLE_SECONDS = 1.0  # --tiny: 0.2
+
+
+def settle(seconds: float | None = None) -> None:
+    time.sleep(SETTLE_SECONDS if seconds is None else seconds)
 
 
 # --- Through the workers ----------------------------------------------------------------------------
@@ -428,7 +396,11 @@ def client_alone(sim, *, kind: str, size: int, trace: bool) -> ClientRun:
         for stat in watcher.snapshot.statistics("lineno")[:8]:
             frame = stat.traceback[0]
             path = Path(frame.filename)
-            where = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path.name
+            where = (
+                path.relative_to(common.REPO_ROOT)
+                if path.is_relative_to(common.REPO_ROOT)
+                else path.name
+            )
             top.append(f"{stat.size / MB:8.2f} MB  {stat.count:6d} blocks  {where}:{frame.lineno}")
     return ClientRun(kind, size, written, is_mp4, seconds, before, peak, traced_peak, top)
 
@@ -440,54 +412,44 @@ def mb(value: int | None) -> str:
     return "n/a" if value is None else f"{value / MB:,.1f}"
 
 
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def print_machine(database: str) -> None:
     import celery
     import django
     import requests
     import urllib3
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    with psycopg.connect(f"{SERVER_URL}/{database}") as conn:
+    cpu = common.cpu_model()
+    with psycopg.connect(f"{common.SERVER_URL}/{database}") as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
     print(
         f"machine: {os.cpu_count()} CPU ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB,"
         f" kernel {platform.release()}; Python {platform.python_version()}, Django"
         f" {django.__version__}, Celery {celery.__version__}, requests {requests.__version__},"
-        f" urllib3 {urllib3.__version__}, PostgreSQL {pg}; load average {loadavg()}"
+        f" urllib3 {urllib3.__version__}, PostgreSQL {pg}; load average {common.loadavg()}"
     )
 
 
 def print_jobs(runs: list[JobRun]) -> bool:
-    print(f"\nThrough the workers (RSS in MB; growth = peak − before; goal ≤ {GOAL_MB} MB)")
-    header = (
-        "| result | video MB | stored MB | ftyp | worker | before | peak (50 ms) | peak (kernel)"
-        " | growth | after | ffmpeg peak | seconds |"
-    )
-    print(header)
-    print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    header = ["result", "video MB", "stored MB", "ftyp", "worker", "before", "peak (50 ms)",
+              "peak (kernel)", "growth", "after", "ffmpeg peak", "seconds"]  # fmt: skip
+    rows = []
     met = True
     for run in runs:
         video = mb(run.video_bytes) if run.video_bytes else f"{run.label} ({mb(run.stored_bytes)})"
         for name, memory in run.workers.items():
             if run.video_bytes:
                 met &= memory.growth <= GOAL_MB * MB
-            print(
-                f"| {run.kind} | {video} | {mb(run.stored_bytes)} | {'yes' if run.is_mp4 else 'NO'}"
-                f" | {name} | {mb(memory.before)} | {mb(memory.peak)} | {mb(memory.kernel_peak)}"
-                f" | **{mb(memory.growth)}** | {mb(memory.after)}"
-                f" | {mb(memory.children_peak) if memory.children_peak else '—'} | {run.seconds:.1f} |"
-            )
+            rows.append([run.kind, video, mb(run.stored_bytes), "yes" if run.is_mp4 else "NO",
+                         name, mb(memory.before), mb(memory.peak), mb(memory.kernel_peak),
+                         f"**{mb(memory.growth)}**", mb(memory.after),
+                         mb(memory.children_peak) if memory.children_peak else "—",
+                         f"{run.seconds:.1f}"])  # fmt: skip
+    common.print_table(
+        f"Through the workers (RSS in MB; growth = peak − before; goal ≤ {GOAL_MB} MB)",
+        header,
+        rows,
+        markdown=True,
+    )
     made = sum(run.poster for run in runs)
     print(f"\nPosters made: {made} of {len(runs)}; each row is measured until its poster came (at"
           f" most {POSTER_TIMEOUT} s after the job). An ffmpeg run shorter than a 50-ms sample"
@@ -496,19 +458,22 @@ def print_jobs(runs: list[JobRun]) -> bool:
 
 
 def print_client(runs: list[ClientRun]) -> bool:
-    print("\nThe client alone, in this process (MB; RSS and tracemalloc in separate passes)")
-    print("| result | video MB | written MB | ftyp | RSS before | RSS peak | RSS growth"
-          " | tracemalloc peak | seconds |")  # fmt: skip
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    header = ["result", "video MB", "written MB", "ftyp", "RSS before", "RSS peak", "RSS growth",
+              "tracemalloc peak", "seconds"]  # fmt: skip
+    rows = []
     met = True
     for run in runs:
         growth = run.rss_peak - run.rss_before
         met &= growth <= GOAL_MB * MB
-        print(
-            f"| {run.kind} | {mb(run.video_bytes)} | {mb(run.written)}"
-            f" | {'yes' if run.is_mp4 else 'NO'} | {mb(run.rss_before)} | {mb(run.rss_peak)}"
-            f" | **{mb(growth)}** | {run.traced_peak / MB:,.2f} | {run.seconds:.1f} |"
-        )
+        rows.append([run.kind, mb(run.video_bytes), mb(run.written), "yes" if run.is_mp4 else "NO",
+                     mb(run.rss_before), mb(run.rss_peak), f"**{mb(growth)}**",
+                     f"{run.traced_peak / MB:,.2f}", f"{run.seconds:.1f}"])  # fmt: skip
+    common.print_table(
+        "The client alone, in this process (MB; RSS and tracemalloc in separate passes)",
+        header,
+        rows,
+        markdown=True,
+    )
     for run in runs:
         if run.top:
             print(f"\ntracemalloc, {run.kind}: the largest allocation sites near the peak")
@@ -526,8 +491,17 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--trace", action="store_true", help="list tracemalloc's top sites")
     parser.add_argument("--skip-workers", action="store_true", help="the client alone only")
-    args = parser.parse_args()
-    check_database_name(args.database)
+    common.add_tiny_option(
+        parser,
+        f"a {TINY_SIZE_MB} MB video, no warm-up jobs, its own database ({TINY_DATABASE}) and"
+        f" {TINY_REDIS_URL}",
+    )
+    tiny = {"size_mb": TINY_SIZE_MB, "database": TINY_DATABASE, "redis_url": TINY_REDIS_URL}
+    args = common.parse_args(parser, tiny, not_with=("trace", "skip_workers"))
+    if args.tiny:
+        global SETTLE_SECONDS
+        SETTLE_SECONDS = 0.2
+    common.check_database_name(args.database)
     size = args.size_mb * MB
 
     scratch = Path(tempfile.mkdtemp(prefix="videostudio-memory-"))
@@ -536,23 +510,24 @@ def main() -> None:
     os.environ["TMPDIR"] = str(scratch / "tmp")
     (scratch / "tmp").mkdir()
     tempfile.tempdir = None
-    ensure_database(args.database)
-    sim = start_simulator()
+    common.ensure_database(args.database)
+    # No render latency; keep-alive spaces every second while the video renders.
+    sim = common.start_simulator({"SIM_LATENCY": "0", "SIM_KEEPALIVE_INTERVAL": "1"})
     workers: dict[str, subprocess.Popen] = {}
     broker = redis.Redis.from_url(args.redis_url)
+    stored_ok = False
     try:
-        configure_environment(
-            database=args.database,
-            redis_url=args.redis_url,
-            media_root=scratch / "media",
-            sim_url=sim.url,
+        common.django_setup(
+            environment(
+                database=args.database,
+                redis_url=args.redis_url,
+                media_root=scratch / "media",
+                sim_url=sim.url,
+            )
         )
-        django_setup()
-        from django.core.management import call_command
-
         from jobs import services
 
-        call_command("migrate", verbosity=0, interactive=False)
+        common.migrate()
         print_machine(args.database)
         services.catalog_sync()
         broker.flushdb()
@@ -570,24 +545,29 @@ def main() -> None:
         sampler.start()
         runs = []
         for kind in KINDS:
-            run_job(kind=kind, label="warm-up", size=None, sim=sim, sampler=sampler, user=user)
+            if not args.tiny:
+                run_job(kind=kind, label="warm-up", size=None, sim=sim, sampler=sampler, user=user)
             runs.append(run_job(kind=kind, label="small", size=None, sim=sim, sampler=sampler,
                                 user=user))  # fmt: skip
             runs.append(run_job(kind=kind, label="large", size=size, sim=sim, sampler=sampler,
                                 user=user))  # fmt: skip
         sampler.stop()
         workers_met = print_jobs(runs)
-        stored_ok = all(r.is_mp4 and (not r.video_bytes or r.stored_bytes == size) for r in runs)
+        stored_ok = all(
+            r.is_mp4 and r.poster and (not r.video_bytes or r.stored_bytes == size) for r in runs
+        )
         print(
-            f"\nstored files intact: {'yes' if stored_ok else 'NO'}; goal (≤ {GOAL_MB} MB growth"
+            f"\nstored files intact, posters made: {'yes' if stored_ok else 'NO'}; goal (≤ {GOAL_MB} MB growth"
             f" for both kinds): workers {'met' if workers_met else 'NOT met'}, client alone"
-            f" {'met' if client_met else 'NOT met'}; load average {loadavg()}"
+            f" {'met' if client_met else 'NOT met'}; load average {common.loadavg()}"
         )
     finally:
         stop_workers(workers)
         sim.stop()
         broker.flushdb()
         shutil.rmtree(scratch, ignore_errors=True)
+    if not (stored_ok or args.skip_workers):
+        sys.exit("a stored video was not intact, or its poster was not made")
 
 
 if __name__ == "__main__":

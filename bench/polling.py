@@ -46,6 +46,7 @@ and a p99 of 100 ms or less at 500 polls a second (1,000 pages polling every 2 s
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import platform
@@ -54,7 +55,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,18 +64,22 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common
 import psycopg
-from psycopg import sql
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
 DATABASE = "videostudio_polling"
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/8"
 SEED_VERSION = 1
 WATCHERS = 1_000
 OLD_JOBS = 200_000
+# --tiny: the same path end to end in seconds: 20 watchers, 2,000 older jobs seeded again each
+# run, one gunicorn setting, one short round of each case (wrk's part taken by a small Python
+# client when wrk is not installed), in a database and Redis database of its own.
+TINY = {"database": "videostudio_polling_tiny", "redis_url": "redis://127.0.0.1:6379/3",
+        "watchers": 20, "old_jobs": 2_000}  # fmt: skip
+TINY_ARGS = {"servers": "gthread:1x4", "rounds": 1, "seconds": 1, "rate_seconds": 1,
+             "rate_rounds": 1, "engines": "none"}  # fmt: skip
+TINY_REQUESTS = 20  # per case and round, for the Python client
 PASSWORD = "bench-watcher-password"  # noqa: S105 - bench users on a bench database
 MODEL = "ir/test-video"
 POLL_SECONDS = 2.0  # htmx's `every 2s`
@@ -141,55 +145,38 @@ CASES_BY_KEY = {case.key: case for case in [*CASES, MIX]}
 # --- The database and the watchers ---------------------------------------------------------------
 
 
-def ensure_database(*, reseed: bool) -> None:
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
-        if exists and reseed:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-            exists = None
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-
-
 def server_env(session_engine: str) -> dict[str, str]:
     """The environment of the bench process and of gunicorn alike."""
     env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"}
     env.update(
-        DATABASE_URL=f"{SERVER_URL}/{DATABASE}",
+        DATABASE_URL=f"{common.SERVER_URL}/{DATABASE}",
         REDIS_URL=REDIS_URL,
         DJANGO_SETTINGS_MODULE="bench.polling_settings",
         DJANGO_DEBUG="false",
         BENCH_SESSION_ENGINE=session_engine,
         LOG_LEVEL="WARNING",
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=str(common.REPO_ROOT),
     )
     return env
 
 
-def django_setup() -> None:
-    os.environ.update(server_env(""))
-    import django
-
-    django.setup()
-
-
-def seed() -> None:
+def seed(*, again: bool = False) -> None:
     """1,000 watchers with one live job each, 200,000 older jobs, and a wait history; skipped
-    when the database already holds this seed."""
+    when the database already holds this seed, unless `again`. The older jobs go through the
+    migrated schema: columns the seed does not name get their defaults (common.insert_select)."""
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import User
-    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
     from jobs.models import Job
 
-    call_command("migrate", verbosity=0)
+    common.migrate()
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_seed_info (version int)")
         cursor.execute("SELECT version FROM bench_seed_info")
         row = cursor.fetchone()
-        if row and row[0] == SEED_VERSION:
+        if not again and row and row[0] == SEED_VERSION:
             return
         print("Seeding the bench database…", flush=True)
         started = time.monotonic()
@@ -226,18 +213,24 @@ def seed() -> None:
         Job.objects.bulk_create(live)
         # Older, finished jobs (the table a real studio's PK index walks), the last 50 of which,
         # on the watchers' model, are the typical wait's history.
-        cursor.execute(
-            """
-            INSERT INTO jobs_job (id, owner_id, prompt, model, size, seconds, response_format,
-                input_image, status, attempt, error, outcome_unknown, hold, cost, latency_ms,
-                provider_url, video, poster, created_at, started_at, finished_at)
-            SELECT gen_random_uuid(), %(owner)s, 'an older video ' || n, %(model)s, 'auto', '5',
-                'url', '', 'succeeded', 1, '', false, 0, 0, 40000, '', '', '',
-                %(now)s - n * interval '30 seconds' - interval '90 seconds',
-                %(now)s - n * interval '30 seconds' - interval '70 seconds',
-                %(now)s - n * interval '30 seconds'
-            FROM generate_series(1, %(jobs)s) AS n
-            """,
+        common.insert_select(
+            cursor,
+            Job,
+            {
+                "id": "gen_random_uuid()",
+                "owner_id": "%(owner)s",
+                "prompt": "'an older video ' || n",
+                "model": "%(model)s",
+                "seconds": "'5'",
+                "status": "'succeeded'",
+                "attempt": "1",
+                "cost": "0",
+                "latency_ms": "40000",
+                "created_at": "%(now)s - n * interval '30 seconds' - interval '90 seconds'",
+                "started_at": "%(now)s - n * interval '30 seconds' - interval '70 seconds'",
+                "finished_at": "%(now)s - n * interval '30 seconds'",
+            },
+            "FROM generate_series(1, %(jobs)s) AS n",
             {"owner": history.pk, "model": MODEL, "now": now, "jobs": OLD_JOBS},
         )
         # The queue's order: watcher 0's job first, every 2 s of created_at apart.
@@ -366,24 +359,18 @@ def queries_per_request(case: Case, engine: str, watchers: list[Watcher]) -> str
 # --- The server ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Gunicorn:
     """`gunicorn videostudio.wsgi --bind ... <flags>`, in a process group of its own."""
 
     def __init__(self, server: Server, engine: str, workdir: Path):
-        self.port = free_port()
+        self.port = common.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (workdir / "gunicorn.log").open("ab")
         command = [str(Path(sys.executable).parent / "gunicorn"), "videostudio.wsgi"]
         command += ["--bind", f"127.0.0.1:{self.port}", *server.flags.split()]
         self.process = subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=common.REPO_ROOT,
             env=server_env(SESSION_ENGINES[engine]),
             stdout=self.log,
             stderr=self.log,
@@ -520,7 +507,7 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d c200=%d c204=%d c286=%d cother=%d\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.requests, summary.duration, latency:common.percentile(50), latency:common.percentile(99),
     latency.max, e.connect + e.read + e.write + e.timeout + e.status, c.c200, c.c204, c.c286,
     c.cother))
 end
@@ -584,6 +571,45 @@ def wrk(
         errors=r["errors"],
         statuses={c: r["c" + c] for c in ("200", "204", "286", "other")},
         cpu=cpu,
+    )
+
+
+def python_load(gunicorn: Gunicorn, case: Case, watchers: list[Watcher], *, requests: int) -> Run:
+    """wrk's part where wrk is not installed (--tiny only): `requests` polls one after another,
+    each on a new connection, the watchers taking turns, with the Lua script's URLs and headers."""
+    queued = [w for w in watchers if w.state == "queued"]
+    latencies, statuses, errors = [], dict.fromkeys(("200", "204", "286", "other"), 0), 0
+    meter = CpuMeter(gunicorn.process.pid)
+    meter.start()
+    started = time.perf_counter()
+    for i in range(requests):
+        watcher = queued[i % len(queued)] if case is QUEUE else watchers[i % len(watchers)]
+        headers = {"Cookie": watcher.cookie_header, "HX-Request": "true", "Connection": "close"}
+        sent = time.perf_counter()
+        connection = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=10)
+        try:
+            connection.request("GET", case_path(case, watcher), headers=headers)
+            answer = connection.getresponse()
+            answer.read()
+        except OSError:
+            errors += 1
+            continue
+        finally:
+            connection.close()
+        latencies.append((time.perf_counter() - sent) * 1000)
+        code = str(answer.status)
+        statuses[code if code in statuses else "other"] += 1
+    seconds = time.perf_counter() - started
+    return Run(
+        case=case,
+        requests=len(latencies),
+        seconds=seconds,
+        p50_ms=common.percentile(latencies, 0.50) if latencies else 0.0,
+        p99_ms=common.percentile(latencies, 0.99) if latencies else 0.0,
+        max_ms=max(latencies, default=0.0),
+        errors=errors,
+        statuses=statuses,
+        cpu=meter.stop(),
     )
 
 
@@ -686,8 +712,9 @@ def driver_main(args) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def fixed_rate(gunicorn: Gunicorn, case: Case, workdir: Path, *, seconds: float) -> Run:
-    warmup = 4.0
+def fixed_rate(
+    gunicorn: Gunicorn, case: Case, workdir: Path, *, seconds: float, warmup: float = 4.0
+) -> Run:
     spec = {"port": gunicorn.port, "case": case.key, "seconds": seconds, "warmup": warmup}
     spec.update(watchers=str(workdir / "watchers.tsv"), seed=1)
     meter = CpuMeter(gunicorn.process.pid)
@@ -721,39 +748,6 @@ def fixed_rate(gunicorn: Gunicorn, case: Case, workdir: Path, *, seconds: float)
 # --- Tables -------------------------------------------------------------------------------------
 
 
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    """A Markdown table, numbers right-aligned, ready for BENCHMARKS.md."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    numeric = [
-        i > 0 and all(re.fullmatch(r"[\d,.×%–/ ]+", row[i] or "0") for row in rows)
-        for i in range(len(header))
-    ]
-
-    def line(cells):
-        padded = [
-            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric, strict=True)
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    print(f"\n{title} [load average {loadavg()}]\n")
-    print(line(header))
-    print(
-        "|"
-        + "|".join(
-            "-" * (w + 1) + ":" if n else "-" * (w + 2)
-            for w, n in zip(widths, numeric, strict=True)
-        )
-        + "|"
-    )
-    for row in rows:
-        print(line(row))
-    sys.stdout.flush()
-
-
 def best(runs: list[Run]) -> Run:
     """The best round: interference from the rest of the machine only ever slows a run."""
     return max(runs, key=lambda r: r.rate)
@@ -765,23 +759,20 @@ def spread(runs: list[Run]) -> str:
 
 
 def machine() -> str:
-    cpu = "?"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = common.cpu_model()
     with open("/proc/meminfo") as info:
         mem_kb = int(info.readline().split()[1])
     import django
     import gunicorn
     import redis
 
-    with psycopg.connect(f"{SERVER_URL}/postgres") as conn:
+    with psycopg.connect(f"{common.SERVER_URL}/postgres") as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0].split()[0]
     redis_version = redis.Redis.from_url(REDIS_URL).info("server")["redis_version"]
-    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    wrk_version = (wrk_v.stdout + wrk_v.stderr).split()[1]
+    wrk_version = "not installed"
+    if shutil.which("wrk"):
+        wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+        wrk_version = (wrk_v.stdout + wrk_v.stderr).split()[1]
     return (
         f"{os.cpu_count()} vCPU ({cpu}), {mem_kb / 1024 / 1024:.0f} GB RAM,"
         f" Linux {platform.release()}; Python {platform.python_version()},"
@@ -799,6 +790,9 @@ class Bench:
         self.workdir = workdir
         self.gunicorn: Gunicorn | None = None
         self.watchers: dict[str, list[Watcher]] = {}
+        self.use_wrk = shutil.which("wrk") is not None
+        self.warmup = 1.0 if args.tiny else 4.0  # before each run at 500 polls/s
+        self.runs: list[Run] = []  # every measured run, for --tiny's check
 
     def serve(self, server: Server, engine: str) -> Gunicorn:
         self.stop()
@@ -817,28 +811,41 @@ class Bench:
         """The cases take turns, --rounds times, each after a 1-s warm-up."""
         gunicorn = self.serve(server, engine)
         runs: dict[Case, list[Run]] = {case: [] for case in cases}
-        close = not self.args.keep_alive
         for _ in range(self.args.rounds):
             for case in cases:
-                wrk(
-                    gunicorn,
-                    case,
-                    self.workdir,
-                    connections=self.args.connections,
-                    seconds=1,
-                    close=close,
-                )
-                runs[case].append(
-                    wrk(
-                        gunicorn,
-                        case,
-                        self.workdir,
-                        connections=self.args.connections,
-                        seconds=self.args.seconds,
-                        close=close,
-                    )
-                )
+                self.top_speed(gunicorn, case, engine, seconds=1)
+                runs[case].append(self.top_speed(gunicorn, case, engine, self.args.seconds))
+                self.runs.append(runs[case][-1])
         return runs
+
+    def top_speed(self, gunicorn: Gunicorn, case: Case, engine: str, seconds: float) -> Run:
+        if not self.use_wrk:
+            return python_load(gunicorn, case, self.watchers[engine], requests=TINY_REQUESTS)
+        close = not self.args.keep_alive
+        connections = self.args.connections
+        return wrk(
+            gunicorn, case, self.workdir, connections=connections, seconds=seconds, close=close
+        )
+
+    def load_tool(self) -> str:
+        if self.use_wrk:
+            return f"best of {self.args.rounds} rounds of {self.args.seconds} s, wrk -c{self.args.connections}"
+        return f"{TINY_REQUESTS} requests one at a time from a Python client (wrk is not installed)"
+
+    def check(self) -> bool:
+        """--tiny: every run answered, with nothing but 200, 204 and 286, and no errors."""
+        bad = []
+        for r in self.runs:
+            codes = {code for code, n in r.statuses.items() if n}
+            if not r.requests or r.errors or not codes <= {"200", "204", "286"}:
+                bad.append(
+                    f"{r.case.name}: {r.requests} answered ({r.answers()}), {r.errors} errors"
+                )
+        print(
+            f"\n{len(self.runs)} runs checked: "
+            + ("; ".join(bad) if bad else "all answered 200/204/286, no errors")
+        )
+        return bool(self.runs) and not bad
 
     def top_speed_table(self, title: str, runs: dict[Case, list[Run]], queries=None) -> None:
         bare = best(runs[BARE]).rate
@@ -876,7 +883,7 @@ class Bench:
             if queries:
                 row.insert(1, queries[case])
             rows.append(row)
-        print_table(title, header, rows)
+        common.print_table(title, header, rows, markdown=True, load=True)
 
     def all(self) -> None:
         args = self.args
@@ -893,8 +900,7 @@ class Bench:
             }
             self.top_speed_table(
                 f"Top speed, {server.name} (`{server.flags}`), sessions: {engine};"
-                f" best of {args.rounds} rounds of {args.seconds} s, wrk -c{args.connections}"
-                " (SQL queries: running / queued job)",
+                f" {self.load_tool()} (SQL queries: running / queued job)",
                 runs,
                 queries,
             )
@@ -912,7 +918,7 @@ class Bench:
                     f"{stale.rate / bare.rate:.2f}×",
                 ]
             )
-        print_table(
+        common.print_table(
             "Top speed by server setting (status poll: 204 with the current version, 200 without)",
             [
                 "gunicorn",
@@ -924,6 +930,8 @@ class Bench:
                 "200 × bare",
             ],
             rows,
+            markdown=True,
+            load=True,
         )
         chosen = max(by_server, key=lambda s: best(by_server[s][FRESH]).rate)
         print(f"\nChosen for what follows (the most 204 polls a second): {chosen.name}")
@@ -958,8 +966,15 @@ class Bench:
             for _ in range(args.rate_rounds):
                 for case in cases:
                     runs[case].append(
-                        fixed_rate(gunicorn, case, self.workdir, seconds=args.rate_seconds)
+                        fixed_rate(
+                            gunicorn,
+                            case,
+                            self.workdir,
+                            seconds=args.rate_seconds,
+                            warmup=self.warmup,
+                        )
                     )
+                    self.runs.append(runs[case][-1])
             rows = []
             for case, case_runs in runs.items():
                 # Interference only ever adds latency: keep the round with the lowest p99.
@@ -982,10 +997,10 @@ class Bench:
                         r.others(),
                     ]
                 )
-            print_table(
-                f"1,000 watchers polling every 2 s, {server.name} (`{server.flags}`), sessions:"
+            common.print_table(
+                f"{WATCHERS:,} watchers polling every 2 s, {server.name} (`{server.flags}`), sessions:"
                 f" {engine}; best of {args.rate_rounds} rounds of {args.rate_seconds} s, each"
-                " after a 4-s warm-up",
+                f" after a {self.warmup:g}-s warm-up",
                 [
                     "case",
                     "asked req/s",
@@ -1002,6 +1017,8 @@ class Bench:
                     "others",
                 ],
                 rows,
+                markdown=True,
+                load=True,
             )
 
 
@@ -1019,24 +1036,35 @@ def main() -> None:
     parser.add_argument("--engine", choices=SESSION_ENGINES, help="default: the studio's")
     parser.add_argument("--engines", default="all", help="others to compare: all, none, a list")
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # the fixed-rate driver's process
-    args = parser.parse_args()
+    common.add_tiny_option(
+        parser,
+        f"{TINY['watchers']} watchers, {TINY['old_jobs']:,} older jobs seeded again,"
+        f" {TINY_ARGS['servers']}, one short round of each case (a Python client if wrk is"
+        f" missing), its own database ({TINY['database']}) and {TINY['redis_url']}; every answer"
+        " must be 200, 204 or 286",
+    )
+    args = common.parse_args(parser, TINY_ARGS, not_with=("quick",))
     if args.drive:
         driver_main(args)
         return
-    if shutil.which("wrk") is None:
+    if args.tiny:
+        global DATABASE, REDIS_URL, WATCHERS, OLD_JOBS
+        DATABASE, REDIS_URL = TINY["database"], TINY["redis_url"]
+        WATCHERS, OLD_JOBS = TINY["watchers"], TINY["old_jobs"]
+    elif shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     if args.quick:
         args.servers, args.rounds, args.rate_seconds, args.rate_rounds = SERVERS[0], 2, 10, 1
 
-    ensure_database(reseed=args.reseed)
-    django_setup()
+    common.ensure_database(DATABASE, reseed=args.reseed)
+    common.django_setup(server_env(""))
     from django.conf import settings
 
     if args.engine is None:
         args.engine = next(k for k, v in SESSION_ENGINES.items() if v == settings.SESSION_ENGINE)
-    seed()
+    seed(again=args.tiny)
     print(f"Machine: {machine()}")
-    print(f"Load average before: {loadavg()}")
+    print(f"Load average before: {common.loadavg()}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="polling-bench-") as tmp:
         workdir = Path(tmp)
@@ -1047,6 +1075,8 @@ def main() -> None:
         finally:
             bench.stop()
     print(f"\nDone in {(time.monotonic() - started) / 60:.1f} min.")
+    if args.tiny and not bench.check():
+        sys.exit(1)
 
 
 if __name__ == "__main__":

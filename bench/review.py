@@ -24,25 +24,23 @@ database only, and it is dropped again, so the bench database keeps matching the
 """
 
 import argparse
-import math
-import os
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import partial
-from pathlib import Path
 from urllib.parse import urlencode
 
-import psycopg
+import common
 from psycopg import sql
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
-sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
-
 SEED_VERSION = 1  # bump when the seeded data changes shape, so old bench databases are redone
+# --tiny: the same path end to end in seconds: 2,000 jobs from 20 users, seeded again on every
+# run (so the seed meets the current schema), one timed run of each page, in a database and a
+# Redis database (cache, sessions) of its own.
+TINY = {"jobs": 2_000, "users": 20, "runs": 1, "warmup": 0, "database": "videostudio_bench_tiny",
+        "redis_url": "redis://127.0.0.1:6379/4"}  # fmt: skip
 
 # id, price_min, price_max, seconds, sizes, share of jobs (the weights need not add up to 1)
 MODELS = [
@@ -62,61 +60,6 @@ STAFF_USERNAME = "bench-admin"
 SEEDED_DAYS = 90  # the ledger covers the 90 days before the seed
 
 
-# --- The database -------------------------------------------------------------------------------
-
-
-def check_database_name(name: str) -> None:
-    if name == "videostudio" or name.startswith("test") or name in ("postgres", "template1"):
-        sys.exit(f"refusing to use the {name!r} database: the bench drops and fills its own")
-
-
-def ensure_database(name: str, *, reseed: bool) -> None:
-    """Create the bench database, after dropping it first with --reseed."""
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and reseed:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            exists = None
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            # A runaway query must not hang the bench: it ends on its own.
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} SET statement_timeout = '120s'").format(
-                    sql.Identifier(name)
-                )
-            )
-
-
-def start_simulator():
-    """The bundled ImageRouter simulator on a free loopback port, for the reconciliation page's
-    `GET /v1/credits`. Its per-request log lines would bury the tables, so its stderr goes to
-    /dev/null: the child inherits file descriptor 2 as it is when it starts."""
-    from simulator.testing import SimulatorProcess
-
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            return SimulatorProcess(env={"SIM_LATENCY": "0"}).start()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def django_setup(name: str, *, simulator_url: str) -> None:
-    """Point Django at the bench database and the simulator. Must run before anything imports
-    the models."""
-    os.environ["DATABASE_URL"] = f"{SERVER_URL}/{name}"
-    # Never the real provider: no key means simulator mode, and the simulator is this one.
-    os.environ.pop("IMAGEROUTER_API_KEY", None)
-    os.environ["IMAGEROUTER_BASE_URL"] = simulator_url
-    os.environ["DJANGO_DEBUG"] = "false"  # timings as in production; queries are still captured
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videostudio.settings")
-    import django
-
-    django.setup()
-
-
 # --- Seeding ------------------------------------------------------------------------------------
 
 
@@ -129,7 +72,9 @@ def seeded_info(cursor):
 
 
 def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
-    """Fill the bench database. Returns the anchor (the end of the seeded period) and the time."""
+    """Fill the bench database, migrated first, through its schema: every column the seed does
+    not name gets the model field's default (common.insert_select). Returns the anchor (the end
+    of the seeded period) and the time."""
     from django.db import connection, transaction
 
     anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -172,27 +117,24 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
 
 
 def _seed_catalog(cursor, anchor):
-    for model_id, low, high, seconds, sizes, _share in MODELS:
-        pricing = "fixed" if low == high else "calculated"
-        cursor.execute(
-            "INSERT INTO jobs_videomodel (id, name, pricing, price_min, price_average, price_max,"
-            " seconds, default_seconds, sizes, accepts_image, synced_at)"
-            " VALUES (%s, %s, %s, %s, (%s::numeric + %s::numeric) / 2, %s, %s::jsonb, %s,"
-            " %s::jsonb, false, %s)",
-            [
-                model_id,
-                model_id,
-                pricing,
-                low,
-                low,
-                high,
-                high,
-                "[" + ", ".join(seconds) + "]",
-                int(seconds[0]),
-                "[" + ", ".join(f'"{s}"' for s in sizes) + "]",
-                anchor,
-            ],
+    from jobs.models import VideoModel
+
+    VideoModel.objects.bulk_create(
+        VideoModel(
+            id=model_id,
+            name=model_id,
+            pricing="fixed" if low == high else "calculated",
+            price_min=Decimal(low),
+            price_average=(Decimal(low) + Decimal(high)) / 2,
+            price_max=Decimal(high),
+            seconds=[int(x) for x in seconds],
+            default_seconds=int(seconds[0]),
+            sizes=sizes,
+            accepts_image=False,
+            synced_at=anchor,
         )
+        for model_id, low, high, seconds, sizes, _share in MODELS
+    )
     # The same table as a temporary one with cumulative shares, for picking a model per job.
     cursor.execute(
         "CREATE TEMP TABLE bench_models (id text, price_min numeric, price_max numeric,"
@@ -219,22 +161,30 @@ def _seed_catalog(cursor, anchor):
 def _seed_users(cursor, users):
     from django.contrib.auth.models import User
 
+    from jobs.models import Budget
+
     # A real password hash for the staff user only; force_login does not need it anyway.
-    cursor.execute(
-        "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,"
-        " is_staff, is_active, date_joined)"
-        " SELECT '!', false, 'bench-user-' || lpad(n::text, 5, '0'), '', '',"
-        " 'bench-user-' || n || '@example.com', false, true, now() - interval '200 days'"
-        " FROM generate_series(1, %s) AS n",
-        [users],
+    common.insert_select(
+        cursor,
+        User,
+        {
+            "password": "'!'",
+            "username": "'bench-user-' || lpad(n::text, 5, '0')",
+            "email": "'bench-user-' || n || '@example.com'",
+            "is_active": "true",
+            "date_joined": "now() - interval '200 days'",
+        },
+        "FROM generate_series(1, %(users)s) AS n",
+        {"users": users},
     )
     User.objects.create_superuser(STAFF_USERNAME, "bench-admin@example.com", None)
     # A third of the users have a monthly budget between $50 and $500.
-    cursor.execute(
-        "INSERT INTO jobs_budget (user_id, monthly_limit)"
-        " SELECT id, 50 + mod(id * 37, 451) FROM auth_user"
-        " WHERE username LIKE %s AND mod(id, 3) = 0",
-        ["bench-user-%"],
+    common.insert_select(
+        cursor,
+        Budget,
+        {"user_id": "id", "monthly_limit": "50 + mod(id * 37, 451)"},
+        "FROM auth_user WHERE username LIKE %(pattern)s AND mod(id, 3) = 0",
+        {"pattern": "bench-user-%"},
     )
 
 
@@ -253,6 +203,8 @@ def _drop_secondary_indexes(cursor, tables):
 
 
 def _seed_jobs(cursor, *, jobs, days, anchor):
+    from jobs.models import CostEntry, Job
+
     # One staging row per job, so the job and its ledger entry agree. Users are skewed (a few
     # heavy users, a long tail): user k is picked with weight about 1/sqrt(k).
     cursor.execute(
@@ -292,49 +244,61 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
         """,
         {"jobs": jobs, "days": days, "anchor": anchor},
     )
-    cursor.execute(
-        """
-        INSERT INTO jobs_job (id, owner_id, prompt, model, size, seconds, response_format,
-            input_image, status, attempt, error, outcome_unknown, hold, cost, possible_cost,
-            latency_ms, provider_url, video, created_at, enqueued_at, started_at, finished_at,
-            deleted_at)
-        SELECT job_id, user_id, 'A bench video, number ' || n, model, size, seconds, 'url',
-            '', CASE WHEN outcome = 'charged' THEN 'succeeded' ELSE 'failed' END, 1,
-            CASE outcome WHEN 'charged' THEN ''
+    common.insert_select(
+        cursor,
+        Job,
+        {
+            "id": "job_id",
+            "owner_id": "user_id",
+            "prompt": "'A bench video, number ' || n",
+            "model": "model",
+            "size": "size",
+            "seconds": "seconds",
+            "response_format": "'url'",
+            "status": "CASE WHEN outcome = 'charged' THEN 'succeeded' ELSE 'failed' END",
+            "attempt": "1",
+            "error": """CASE outcome WHEN 'charged' THEN ''
                  WHEN 'refunded' THEN 'The provider refused the request; nothing was charged.'
-                 ELSE 'Outcome unknown: the provider may have charged for this' END,
-            outcome = 'unknown', 0,
-            CASE outcome WHEN 'charged' THEN charged WHEN 'refunded' THEN 0
+                 ELSE 'Outcome unknown: the provider may have charged for this' END""",
+            "outcome_unknown": "outcome = 'unknown'",
+            "hold": "0",
+            "cost": """CASE outcome WHEN 'charged' THEN charged WHEN 'refunded' THEN 0
                  ELSE CASE reconciliation WHEN 'charged' THEN possible_cost
-                      WHEN 'not_charged' THEN 0 END END,
-            possible_cost,
-            CASE WHEN outcome = 'charged' THEN latency_ms END,
-            CASE WHEN outcome = 'charged' THEN 'https://storage.example/bench/' || n || '.mp4'
-                 ELSE '' END,
-            CASE WHEN outcome = 'charged' THEN 'videos/bench/' || n || '.mp4' ELSE '' END,
-            created_at, created_at, created_at + interval '1 second',
-            created_at + latency_ms * interval '1 millisecond',
-            CASE WHEN mod(n, 40) = 0 THEN created_at + interval '1 hour' END
-        FROM bench_seed
-        """
+                      WHEN 'not_charged' THEN 0 END END""",
+            "possible_cost": "possible_cost",
+            "latency_ms": "CASE WHEN outcome = 'charged' THEN latency_ms END",
+            "provider_url": """CASE WHEN outcome = 'charged'
+                 THEN 'https://storage.example/bench/' || n || '.mp4' ELSE '' END""",
+            "video": "CASE WHEN outcome = 'charged' THEN 'videos/bench/' || n || '.mp4' ELSE '' END",
+            "created_at": "created_at",
+            "enqueued_at": "created_at",
+            "started_at": "created_at + interval '1 second'",
+            "finished_at": "created_at + latency_ms * interval '1 millisecond'",
+            "deleted_at": "CASE WHEN mod(n, 40) = 0 THEN created_at + interval '1 hour' END",
+        },
+        "FROM bench_seed",
     )
-    cursor.execute(
-        """
-        INSERT INTO jobs_costentry (job_id, user_id, model, outcome, cost, possible_cost,
-            reconciliation, reconciled_by_id, reconciled_at, created_at)
-        SELECT job_id, user_id, model, outcome,
-            CASE outcome WHEN 'charged' THEN charged
+    common.insert_select(
+        cursor,
+        CostEntry,
+        {
+            "job_id": "job_id",
+            "user_id": "user_id",
+            "model": "model",
+            "outcome": "outcome",
+            "cost": """CASE outcome WHEN 'charged' THEN charged
                  WHEN 'unknown' THEN CASE WHEN reconciliation = 'charged' THEN possible_cost
                                           ELSE 0 END
-                 ELSE 0 END,
-            possible_cost, reconciliation,
-            CASE WHEN reconciliation IN ('charged', 'not_charged')
-                 THEN (SELECT id FROM auth_user WHERE username = %(staff)s) END,
-            CASE WHEN reconciliation IN ('charged', 'not_charged')
-                 THEN created_at + interval '2 days' END,
-            created_at + latency_ms * interval '1 millisecond'
-        FROM bench_seed ORDER BY created_at
-        """,
+                 ELSE 0 END""",
+            "possible_cost": "possible_cost",
+            "reconciliation": "reconciliation",
+            "reconciled_by_id": """CASE WHEN reconciliation IN ('charged', 'not_charged')
+                 THEN (SELECT id FROM auth_user WHERE username = %(staff)s) END""",
+            "reconciled_at": """CASE WHEN reconciliation IN ('charged', 'not_charged')
+                 THEN created_at + interval '2 days' END""",
+            "created_at": "created_at + latency_ms * interval '1 millisecond'",
+        },
+        "FROM bench_seed ORDER BY created_at",
         {"staff": STAFF_USERNAME},
     )
 
@@ -359,8 +323,7 @@ class Result:
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.runs_ms)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+        return common.percentile(self.runs_ms, 0.95)
 
 
 class Measurer:
@@ -461,10 +424,6 @@ def explain(sql_text: str) -> str:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql_text)
         return "\n".join(row[0] for row in cursor.fetchall())
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # --- What is measured ---------------------------------------------------------------------------
@@ -680,7 +639,7 @@ DAY_MODEL_STATISTICS = (
 # --- Output -------------------------------------------------------------------------------------
 
 
-def print_table(title: str, results: list[Result]) -> None:
+def print_results(title: str, results: list[Result]) -> None:
     streaming = any(r.first_ms is not None or r.first_row_ms is not None for r in results)
     header = ["what", "period", "median ms", "p95 ms"]
     if streaming:
@@ -696,10 +655,7 @@ def print_table(title: str, results: list[Result]) -> None:
             ]
         row += [f"{r.sql_ms:.0f}", str(r.queries), str(len(r.runs_ms)), r.note]
         rows.append(row)
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title} [load average {loadavg()}]")
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    common.print_table(title, header, rows, load=True)
 
 
 def print_page_queries(measurer: Measurer, results: list[Result]) -> None:
@@ -723,26 +679,40 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     parser.add_argument("--experiment", action="store_true", help="also time the fixes")
     parser.add_argument("--queries", action="store_true", help="list each page's queries")
-    args = parser.parse_args()
+    parser.add_argument("--redis-url", help="the cache and sessions (default: REDIS_URL's)")
+    common.add_tiny_option(
+        parser,
+        f"{TINY['jobs']:,} jobs from {TINY['users']} users, seeded again each time, one run of"
+        f" each page, its own database ({TINY['database']}) and {TINY['redis_url']}",
+    )
+    args = common.parse_args(parser, TINY, not_with=("experiment",))
 
-    check_database_name(args.database)
-    ensure_database(args.database, reseed=args.reseed)
-    simulator = start_simulator()
+    common.check_database_name(args.database)
+    # A runaway query must not hang the bench: it ends on its own.
+    common.ensure_database(args.database, reseed=args.reseed, statement_timeout="120s")
+    simulator = common.start_simulator({"SIM_LATENCY": "0"})
+    env = {
+        "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
+        # The simulator answers the reconciliation page's `GET /v1/credits`.
+        "IMAGEROUTER_BASE_URL": simulator.url,
+        "DJANGO_DEBUG": "false",  # timings as in production; queries are still captured
+    }
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
     try:
-        django_setup(args.database, simulator_url=simulator.url)
+        common.django_setup(env)
         bench(args)
     finally:
         simulator.stop()
 
 
 def bench(args) -> None:
-    from django.core.management import call_command
     from django.db import connection
 
-    call_command("migrate", verbosity=0, interactive=False)
+    common.migrate()
     with connection.cursor() as cursor:
         info = seeded_info(cursor)
-    if info is None or tuple(info[:3]) != (SEED_VERSION, args.jobs, args.users):
+    if args.tiny or info is None or tuple(info[:3]) != (SEED_VERSION, args.jobs, args.users):
         print(f"seeding {args.users:,} users and {args.jobs:,} jobs into {args.database} ...")
         anchor, seconds = seed(jobs=args.jobs, users=args.users, days=SEEDED_DAYS)
         print(f"seeded in {seconds:.1f} s (load, index rebuild, VACUUM ANALYZE)")
@@ -754,7 +724,7 @@ def bench(args) -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM jobs_costentry")
-        print(f"{cursor.fetchone()[0]:,} ledger entries; load average {loadavg()}")
+        print(f"{cursor.fetchone()[0]:,} ledger entries; load average {common.loadavg()}")
 
     measurer = Measurer(runs=args.runs, warmup=args.warmup)
     month, days = periods(anchor)
@@ -769,7 +739,7 @@ def bench(args) -> None:
         runs = min(args.runs, 5) if streams else None
         pages.append(measurer.page(name, period.name, url, streaming=streams, runs=runs))
     if pages:
-        print_table("Review pages (GET, staff user; reconciliation calls the simulator)", pages)
+        print_results("Review pages (GET, staff user; reconciliation calls the simulator)", pages)
         if args.queries:
             print_page_queries(measurer, pages)
     else:
@@ -783,7 +753,7 @@ def bench(args) -> None:
         for period in (month, days)
         for name, make in page_queries(period)
     ]
-    print_table(
+    print_results(
         "Inside those pages: the provider call, and each query on its own", provider + queries
     )
 
@@ -797,7 +767,7 @@ def bench(args) -> None:
             print(f"\nSlowest query of the {page} page, {month.name} ({seconds * 1000:.0f} ms):")
             print(sql_text)
             print(explain(sql_text))
-    print(f"\nload average at the end: {loadavg()}")
+    print(f"\nload average at the end: {common.loadavg()}")
 
 
 def experiment(measurer: Measurer, anchor: datetime) -> None:
@@ -870,11 +840,11 @@ def experiment(measurer: Measurer, anchor: datetime) -> None:
     finally:
         with connection.cursor() as cursor:
             drop_rollups(cursor)
-    print_table(
+    print_results(
         "Review figures: query shapes compared (SQL and row handling, no template)", results
     )
-    print_table("The review page itself, without and with the day statistics (2 turns)", pages)
-    print_table("Reconciliation totals: the whole ledger or the roll-up", reconciliation)
+    print_results("The review page itself, without and with the day statistics (2 turns)", pages)
+    print_results("Reconciliation totals: the whole ledger or the roll-up", reconciliation)
 
     csv = [
         measurer.call(
@@ -886,7 +856,7 @@ def experiment(measurer: Measurer, anchor: datetime) -> None:
         )
         for label, inside in (("autocommit (now)", False), ("inside atomic()", True))
     ]
-    print_table("The CSV's rows without the csv module: first row and all of them", csv)
+    print_results("The CSV's rows without the csv module: first row and all of them", csv)
 
 
 if __name__ == "__main__":

@@ -49,16 +49,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common
 import psutil
 import redis
 import requests
 from botocore.exceptions import EndpointConnectionError
-from inflight import check_database_name, ensure_database, free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
-WORK_DIR = REPO_ROOT / "var" / "bench-scaleout"  # the hosts' logs of the last run
-sys.path.insert(0, str(REPO_ROOT))  # for `simulator` and the Django project
+WORK_DIR = common.REPO_ROOT / "var" / "bench-scaleout"  # the hosts' logs of the last run
 
 HOSTS = ("scaleout-a", "scaleout-b")
 QUEUES = ("generate", "store", "poster")
@@ -72,6 +69,11 @@ S3_KEY, S3_SECRET = "scaleout-key", "scaleout-secret"
 MODEL, SIZE, SECONDS = "ir/test-video", "640x360", "5"
 START_TIMEOUT = 90
 JOB_TIMEOUT = 600
+# --tiny: the same path end to end in seconds: 6 jobs, two generations at a time per host (so
+# both hosts get some), in a database, Redis database and folder of their own.
+TINY = {"jobs": 6, "latency": 0.5, "concurrency": 2, "database": "videostudio_scaleout_tiny",
+        "redis_url": "redis://127.0.0.1:6379/5"}  # fmt: skip
+TINY_WORK_DIR = common.REPO_ROOT / "var" / "bench-scaleout-tiny"
 
 
 # --- The S3 server and the simulator -------------------------------------------------------------
@@ -84,7 +86,7 @@ def start_s3() -> tuple[subprocess.Popen, str, object]:
     import boto3
     from botocore.config import Config
 
-    port = free_port()
+    port = common.free_port()
     url = f"http://127.0.0.1:{port}"
     with (WORK_DIR / "s3.log").open("w") as log:
         process = subprocess.Popen(
@@ -108,38 +110,12 @@ def start_s3() -> tuple[subprocess.Popen, str, object]:
             time.sleep(0.2)
 
 
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def bucket_objects(client) -> dict[str, int]:
     """Every object in the bucket: key -> size."""
     objects = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         objects.update({item["Key"]: item["Size"] for item in page.get("Contents", [])})
     return objects
-
-
-def start_simulator(latency: float):
-    """The simulator on a free loopback port. Its per-request log would bury the tables, so its
-    stderr goes to /dev/null: the child inherits file descriptor 2 as it is when it starts."""
-    from simulator.testing import SimulatorProcess
-
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            env = {"SIM_LATENCY": f"{latency:g}", "SIM_KEEPALIVE_INTERVAL": "0.2"}
-            return SimulatorProcess(env=env).start()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 # --- The settings every host reads ---------------------------------------------------------------
@@ -152,7 +128,7 @@ def studio_environment(args, *, s3_url: str, sim_url: str) -> dict[str, str]:
         **env,
         "DJANGO_SETTINGS_MODULE": "videostudio.settings",
         "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory: not production
-        "DATABASE_URL": f"{SERVER_URL}/{args.database}",
+        "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
         "REDIS_URL": args.redis_url,
         "IMAGEROUTER_BASE_URL": sim_url,  # no key: simulator mode, and this simulator
         "STORAGE_BACKEND": "s3",
@@ -202,12 +178,12 @@ def start_host(node: str, env: dict[str, str], scratch: Path) -> Host:
         **env,
         "MEDIA_ROOT": str(folders["media"]),
         "TMPDIR": str(folders["tmp"]),
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": str(common.REPO_ROOT),
     }
     log = WORK_DIR / f"{node}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "manage.py"), "runworker", "--node", node],
+            [sys.executable, str(common.REPO_ROOT / "manage.py"), "runworker", "--node", node],
             cwd=folders["cwd"], env=host_env, stdin=subprocess.DEVNULL, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -267,24 +243,14 @@ def stop_hosts(hosts: list[Host]) -> None:
 # --- The web host: this process ------------------------------------------------------------------
 
 
-def django_setup(env: dict[str, str], media_root: Path) -> None:
-    """This process as the web host. Its log stays at WARNING: the tables are the output."""
-    os.environ.clear()
-    os.environ.update({**env, "MEDIA_ROOT": str(media_root), "LOG_LEVEL": "WARNING"})
-    import django
-
-    django.setup()
-
-
 def prepare_database() -> list:
     """Migrate, load the catalog from the simulator, empty the jobs, make the bench's people."""
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection
 
     from jobs import services
 
-    call_command("migrate", verbosity=0, interactive=False)
+    common.migrate()
     services.catalog_sync()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE jobs_costentry, jobs_notice, jobs_job CASCADE")
@@ -382,30 +348,24 @@ def print_machine() -> None:
         f" kernel {platform.release()}; Python {platform.python_version()}, Django"
         f" {django.__version__}, Celery {celery.__version__}, django-storages"
         f" {storages.__version__}, boto3 {boto3.__version__}, moto {moto.__version__};"
-        f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f" load average {common.loadavg()}"
     )
 
 
 def print_hosts(hosts: list[Host], web_media: Path) -> None:
-    print("\nWork per host (tasks each worker ran, from Celery's inspect stats)")
-    print("| host | generations (run_job) | URL downloads (store_job) | posters (make_poster)"
-          " | files in MEDIA_ROOT | files in its working directory |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|")
-    for host in hosts:
-        print(
-            f"| {host.node} | {host.tasks['generate']} | {host.tasks['store']}"
-            f" | {host.tasks['poster']} | {len(files_in(host.folders['media']))}"
-            f" | {len(files_in(host.folders['cwd']))} |"
-        )
-    print(f"| web (this process) | — | — | — | {len(files_in(web_media))} | — |")
-
-
-def print_table(title: str, rows: list[tuple]) -> None:
-    print(f"\n{title}")
-    print("| " + " | ".join(rows[0]) + " |")
-    print("|" + "|".join("---" for _ in rows[0]) + "|")
-    for row in rows[1:]:
-        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    rows = [
+        [host.node, host.tasks["generate"], host.tasks["store"], host.tasks["poster"],
+         len(files_in(host.folders["media"])), len(files_in(host.folders["cwd"]))]
+        for host in hosts
+    ]  # fmt: skip
+    rows.append(["web (this process)", "—", "—", "—", len(files_in(web_media)), "—"])
+    common.print_table(
+        "Work per host (tasks each worker ran, from Celery's inspect stats)",
+        ["host", "generations (run_job)", "URL downloads (store_job)", "posters (make_poster)",
+         "files in MEDIA_ROOT", "files in its working directory"],
+        rows,
+        markdown=True,
+    )  # fmt: skip
 
 
 # --- Checking ----------------------------------------------------------------------------------
@@ -482,11 +442,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="generations per host")
     parser.add_argument("--database", default="videostudio_scaleout")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
-    args = parser.parse_args()
-    check_database_name(args.database)
+    common.add_tiny_option(
+        parser,
+        f"{TINY['jobs']} jobs, {TINY['concurrency']} generations at a time per host, its own"
+        f" database ({TINY['database']}), {TINY['redis_url']} and {TINY_WORK_DIR.name}/",
+    )
+    args = common.parse_args(parser, TINY)
+    if args.tiny:
+        global WORK_DIR
+        WORK_DIR = TINY_WORK_DIR
+    common.check_database_name(args.database)
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     WORK_DIR.mkdir(parents=True)
-    ensure_database(args.database)
+    common.ensure_database(args.database)
     broker = redis.Redis.from_url(args.redis_url)
     broker.flushdb()
 
@@ -497,12 +465,17 @@ def main() -> None:
         cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
         started = time.monotonic()
         s3_process, s3_url, s3 = start_s3()
-        cleanup.callback(stop_process, s3_process)
-        sim = start_simulator(args.latency)
+        cleanup.callback(common.stop_process, s3_process)
+        sim = common.start_simulator(
+            {"SIM_LATENCY": f"{args.latency:g}", "SIM_KEEPALIVE_INTERVAL": "0.2"}
+        )
         cleanup.callback(sim.stop)
         env = studio_environment(args, s3_url=s3_url, sim_url=sim.url)
         web_media = own_folders(scratch / "web")["media"]
-        django_setup(env, web_media)
+        # This process as the web host. Its log stays at WARNING: the tables are the output.
+        common.django_setup(
+            {**env, "MEDIA_ROOT": str(web_media), "LOG_LEVEL": "WARNING"}, replace=True
+        )
         users = prepare_database()
         print_machine()
         print(f"S3 {s3_url}/{BUCKET}; simulator {sim.url} ({args.latency:g} s latency);"
@@ -516,13 +489,16 @@ def main() -> None:
         job_ids = run_jobs(args.jobs, users, timings)
         checks = check(job_ids, hosts=hosts, s3=s3, sim=sim, web_media=web_media, timings=timings)
         print_hosts(hosts, web_media)
-        print_table(
+        common.print_table(
             "Checks",
-            [("check", "found", "result"),
-             *[(name, found, "ok" if ok else "**FAILED**") for name, found, ok in checks]],
-        )  # fmt: skip
+            ["check", "found", "result"],
+            [(name, found, "ok" if ok else "**FAILED**") for name, found, ok in checks],
+            markdown=True,
+        )
         timings += job_waits(job_ids)
-        print_table("Timings", [("step", "seconds"), *[(s, f"{v:.2f}") for s, v in timings]])
+        common.print_table(
+            "Timings", ["step", "seconds"], [(s, f"{v:.2f}") for s, v in timings], markdown=True
+        )
     passed = all(ok for _, _, ok in checks)
     print(f"\n{'all checks passed' if passed else 'SOME CHECKS FAILED'}; logs in {WORK_DIR}")
     if not passed:

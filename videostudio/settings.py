@@ -190,7 +190,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool(
     # Django turns psycopg's prepared statements off (prepare_threshold None). Its own cursors
     # bind on the client and never prepare anyway, so a threshold that is never reached lets
     # psycopg prepare exactly the statements that ask: the 2-s status poll's one query
-    # (selectors.job_poll_state), which then costs PostgreSQL half the CPU. Turn it off behind a
+    # (jobs.polling.job_poll_state), which then costs PostgreSQL half the CPU. Turn it off behind a
     # transaction-mode PgBouncer that does not track prepared statements (before 1.21).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", sys.maxsize)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -9,49 +9,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import selectors, services
-from jobs.forms import JobForm
 from jobs.models import Job
 from jobs.polling import fragment_version, poll_pass
 from jobs.serving import file_response, image_content_type
 
-from . import compose
-
 # htmx stops polling when a response has this status (htmx 2 and 4 alike).
 HTMX_STOP_POLLING = 286
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def job_create(request):
-    """The generate form. A GET may prefill it from an earlier job (compose.prefilled_form); a
-    POST is checked for the model it names, and may reuse an earlier job's image."""
-    models = list(selectors.catalog_models(user=request.user))
-    note = ""
-    if request.method == "POST":
-        form = JobForm(request.POST, request.FILES, models=models, owner=request.user)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                image = data["image"] or compose.earlier_image_file(form.image_to_reuse)
-                job = services.job_create(
-                    owner=request.user,
-                    prompt=data["prompt"].strip(),
-                    model=data["model"].id,
-                    size=data["size"],
-                    seconds=data["seconds"],
-                    response_format=data["response_format"],
-                    image=image,
-                )
-            except compose.EarlierImageUnreadableError as exc:
-                form.add_error("image", str(exc))
-            except services.SubmitRefusedError as exc:
-                form.add_error(None, str(exc))
-            else:
-                return redirect("jobs:detail", job_id=job.pk)
-    else:
-        form, note = compose.prefilled_form(request, models)
-    context = compose.form_context(request, form, catalog_empty=not models, model_note=note)
-    return render(request, "jobs/job_form.html", context)
 
 
 def _duration_text(seconds: int) -> str:

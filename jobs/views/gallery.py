@@ -9,17 +9,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from jobs import selectors, services
 from jobs.gallery_forms import GalleryFilterForm, selected_job_ids
-
-from .jobs import HTMX_STOP_POLLING
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,10 @@ def job_list(request):
 def job_card(request, job_id):
     """One card of the gallery, which a live card polls. Terminal answers stop the polling."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
-    status = HTMX_STOP_POLLING if job.is_terminal else 200
-    return render(request, "jobs/_job_card.html", {"job": job}, status=status)
+    if not job.is_terminal:
+        return render(request, "jobs/_job_card.html", {"job": job})
+    card = render_to_string("jobs/_job_card.html", {"job": job}, request=request)
+    return HttpResponseStopPolling(card)
 
 
 @login_required

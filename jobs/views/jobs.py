@@ -5,16 +5,15 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import ordinal
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from jobs import selectors, services
 from jobs.models import Job
 from jobs.polling import fragment_version, poll_pass
 from jobs.serving import file_response, image_content_type
-
-# htmx stops polling when a response has this status (htmx 2 and 4 alike).
-HTMX_STOP_POLLING = 286
 
 
 def _duration_text(seconds: int) -> str:
@@ -123,7 +122,8 @@ def job_status(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     if job.is_terminal:
         context = _status_context(request, job)
-        return render(request, "jobs/job_detail.html#status", context, status=HTMX_STOP_POLLING)
+        fragment = render_to_string("jobs/job_detail.html#status", context, request=request)
+        return HttpResponseStopPolling(fragment)
     if request.GET.get("v") == fragment_version(job.status, job.attempt):
         return HttpResponse(status=HTTPStatus.NO_CONTENT)
     context = {**_status_context(request, job), **_carried_wait_context(request, job)}

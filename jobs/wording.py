@@ -62,8 +62,18 @@ def wait_words(median_seconds: float | None, sample: int) -> str:
 
 
 def duration_words(seconds: float) -> str:
-    """70 → "1 min 10 s", 45 → "45 s", 120 → "2 min", 3900 → "1 h 5 min"."""
-    total = max(1, round(seconds))
+    """70 → "1 min 10 s", 45 → "45 s", 120 → "2 min", 3900 → "1 h 5 min". An estimate, so never
+    less than "1 s"."""
+    return _whole_seconds_words(max(1, round(seconds)))
+
+
+def elapsed_words(seconds: int) -> str:
+    """A timer's reading, in the same words, from "0 s": the job page's "Generating… 1 min 10 s
+    so far"."""
+    return _whole_seconds_words(max(0, seconds))
+
+
+def _whole_seconds_words(total: int) -> str:
     if total < 60:
         return f"{total} s"
     minutes, rest = divmod(total, 60)

@@ -1,5 +1,6 @@
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import ordinal
@@ -14,14 +15,7 @@ from jobs import selectors, services
 from jobs.models import Job
 from jobs.polling import fragment_version, poll_pass
 from jobs.serving import file_response, image_content_type
-
-
-def _duration_text(seconds: int) -> str:
-    """45 s, 2 min, 1 min 10 s: the same words static/js/job.js writes as the timer ticks."""
-    minutes, seconds = divmod(seconds, 60)
-    if not minutes:
-        return f"{seconds} s"
-    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+from jobs.wording import duration_words, elapsed_words
 
 
 def _waits_in_queue(job: Job) -> bool:
@@ -40,7 +34,15 @@ def _status_context(request, job: Job) -> dict:
         context["version"] = fragment_version(job.status, job.attempt)
         context["poll_pass"] = poll_pass(request, job)
     if job.status == Job.Status.RUNNING and job.started_at is not None:
-        context["elapsed"] = _duration_text(job.elapsed_seconds)
+        elapsed = job.elapsed_seconds
+        context["elapsed"] = elapsed_words(elapsed)
+        # The timer's words for every second from now until the sweeper would fail the job, so
+        # that job.js, as it ticks, shows the server's words and has none of its own.
+        context["elapsed_from"] = elapsed
+        context["elapsed_words"] = "|".join(
+            elapsed_words(second)
+            for second in range(elapsed, max(elapsed, settings.JOB_RUNNING_DEADLINE) + 1)
+        )
         # ISO 8601 with milliseconds, which every browser's Date.parse reads. The server's clock
         # at render goes along, so job.js counts from it and a wrong client clock doesn't matter.
         context["started_at_iso"] = job.started_at.isoformat(timespec="milliseconds")
@@ -74,7 +76,7 @@ def _page_context(request, job: Job) -> dict:
 def _typical_wait_context(job: Job, typical: int) -> dict:
     return {
         "typical_wait": typical,
-        "typical_wait_text": _duration_text(typical),
+        "typical_wait_text": duration_words(typical),
         "past_typical_wait": job.elapsed_seconds >= typical,
     }
 

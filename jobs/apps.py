@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class JobsConfig(AppConfig):
     name = "jobs"
     verbose_name = "Video jobs"
+
+    def ready(self):
+        from . import logcontext
+
+        logcontext.connect_signals()

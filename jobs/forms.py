@@ -1,71 +1,28 @@
-import io
-import math
-import os
+"""The studio's forms: sign-up, and the generate form (JobForm) that follows the chosen model.
+Its words come from wording.py and its image checks from image_checks.py."""
+
 import re
-import struct
 import uuid
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 from django.http import Http404
 from django.urls import reverse_lazy
-from PIL import Image, UnidentifiedImageError
 
 from . import selectors
+from .image_checks import checked_image
 from .models import Job, VideoModel
-from .templatetags.studio import usd
+from .wording import model_label, one_of
 
 PROMPT_MAX_CHARS = 10_000
 SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
 # A model that lists no sizes takes any W x H; these bounds keep a typo from reaching the API.
 SIZE_SIDE_MIN, SIZE_SIDE_MAX = 64, 4096
-
-
-@dataclass(frozen=True)
-class ImageKind:
-    label: str  # as people know it
-    extension: str  # the studio stores an upload as input.<extension>, whatever it was called
-    content_types: frozenset[str]  # what browsers send for it, odd old spellings included
-
-
-# The input images the studio accepts, by Pillow's format name.
-IMAGE_FORMATS = {
-    "PNG": ImageKind("PNG", "png", frozenset({"image/png", "image/x-png"})),
-    "JPEG": ImageKind("JPEG", "jpg", frozenset({"image/jpeg", "image/jpg", "image/pjpeg"})),
-    "WEBP": ImageKind("WebP", "webp", frozenset({"image/webp"})),
-}
-# Pillow names a JPEG that carries extra pictures (many cameras and phones write them) "MPO".
-# Every JPEG decoder reads its first picture, so it is a JPEG for the studio's purposes.
-FORMAT_ALIASES = {"MPO": "JPEG"}
-# What Pillow raises on a damaged file, besides UnidentifiedImageError (an OSError) for a file
-# that is no image at all.
-PILLOW_READ_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    IndexError,
-    TypeError,
-    struct.error,
-)
-# JPEG start-of-frame markers, which carry the image size (C4, C8 and CC are not frames).
-JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-MEGABYTE = 1024 * 1024
 # What the model select sends when it changes: the model itself (htmx adds the select), the
 # fields that depend on the model, and the hidden ids of an earlier image. Not the prompt (it
 # stays where it is and could be 10,000 characters long in a URL), not the file, not the token.
 OPTIONS_INCLUDE = "#model-options select, #model-options input:not([type=file])"
-
-NOT_AN_IMAGE = "This file is not an image. Choose a PNG, JPEG or WebP picture."
-UNREADABLE_IMAGE = (
-    "This file is damaged or cut short: it is not an image we can read. "
-    "Save it again and try once more."
-)
 
 RESPONSE_FORMAT_HELP = {
     Job.ResponseFormat.URL: "The provider stores the video at a link anyone who has it can open.",
@@ -317,30 +274,11 @@ class JobForm(forms.Form):
 
     def clean_image(self):
         """Accept only a PNG, JPEG or WebP that really is one, fully decodes, and is not too big
-        in bytes or pixels. The file keeps none of what the browser said about it: it is stored
-        as input.<extension of the format found inside>.
-
-        1. Refuse more than UPLOAD_MAX_BYTES.
-        2. Read the width and height from the header ourselves and refuse too many pixels,
-           before Pillow allocates or decodes anything.
-        3. Open it with Pillow (decompression-bomb warnings made errors): refuse a file that is
-           not an image, a format we do not accept, or too many pixels; verify() its structure.
-        4. Refuse a name or Content-Type that claims another image format.
-        5. Decode it in full (load() on a fresh open), so a damaged file fails here, not later.
-        """
+        in bytes or pixels (image_checks.checked_image says how)."""
         image = self.cleaned_data.get("image")
         if not image:
             return None
-        _check_upload_bytes(image.size)
-        image.seek(0)
-        data = image.read()
-        _check_pixels(_header_size(data))
-        kind = _identify(data)
-        _check_claimed_format(image, kind)
-        _check_decodes(data)
-        image.seek(0)
-        image.name = f"input.{IMAGE_FORMATS[kind].extension}"
-        return image
+        return checked_image(image)
 
     def clean(self):
         cleaned = super().clean()
@@ -371,7 +309,7 @@ class JobForm(forms.Form):
         if seconds and seconds != "auto" and model.seconds and int(seconds) not in model.seconds:
             self.add_error(
                 "seconds",
-                f"{model.id} makes videos of {_one_of(model.seconds)} seconds. "
+                f"{model.id} makes videos of {one_of(model.seconds)} seconds. "
                 "Choose one of those, or auto.",
             )
         size = cleaned.get("size")
@@ -395,7 +333,7 @@ class JobForm(forms.Form):
             if size not in model.sizes:
                 self.add_error(
                     "size",
-                    f"{model.id} makes these sizes: {_one_of(model.sizes)}. "
+                    f"{model.id} makes these sizes: {one_of(model.sizes)}. "
                     "Choose one of those, or auto.",
                 )
             return
@@ -456,259 +394,3 @@ def size_fits(model: VideoModel, size: str | None) -> bool:
     return bool(match) and all(
         SIZE_SIDE_MIN <= int(side) <= SIZE_SIDE_MAX for side in match.groups()
     )
-
-
-# What the form says about a model: its price, the budget left, the usual wait. The model
-# select's labels and the estimate beside it use these same words, so they always agree.
-
-NO_WAIT_HISTORY = (
-    "No videos from this model here yet; video models usually take from 20 seconds to a few "
-    "minutes."
-)
-
-
-def price_words(model: VideoModel) -> str:
-    """What a video on `model` costs, as the catalog says: "free", "$0.60", "about $0.30, at
-    most $0.50", or "price set after generation, usually $0.40 to $1.20" (with an en dash)."""
-    if model.is_free:
-        return "free"
-    if model.pricing == VideoModel.Pricing.POST_GENERATION:
-        return f"price set after generation, usually {_usd_range(model.price_min, model.price_max)}"
-    if model.price_min == model.price_max:
-        return usd(model.price_max)
-    return f"about {usd(model.price_average)}, at most {usd(model.price_max)}"
-
-
-def model_label(model: VideoModel) -> str:
-    """The model select's option: name, price and, for image-to-video, a tag."""
-    tag = " · image → video" if model.accepts_image else ""
-    return f"{model.name} · {price_words(model)}{tag}"
-
-
-def budget_words(status: selectors.BudgetStatus) -> str:
-    if status.limit is None:
-        return "No monthly limit."
-    return f"You have {usd(max(status.left, Decimal(0)))} left this month."
-
-
-def over_budget_words(model: VideoModel, status: selectors.BudgetStatus) -> str:
-    """A warning when the model's top price is more than what is left: the submit would be
-    refused (budgets.budget_reserve holds the top price). Empty when it fits."""
-    if status.limit is None or model.price_max <= status.left:
-        return ""
-    return (
-        f"This model can cost up to {usd(model.price_max)}, more than you have left, so "
-        "Generate would be refused. Choose a cheaper model, or ask an admin to raise your budget."
-    )
-
-
-def wait_words(median_seconds: float | None, sample: int) -> str:
-    """How long a video on this model usually takes here, or the honest general answer."""
-    if median_seconds is None or sample < 1:
-        return NO_WAIT_HISTORY
-    basis = "the only one made here so far" if sample == 1 else f"median of the last {sample} here"
-    return f"Usually ready in about {duration_words(median_seconds)} ({basis})."
-
-
-def duration_words(seconds: float) -> str:
-    """70 → "1 min 10 s", 45 → "45 s", 120 → "2 min", 3900 → "1 h 5 min"."""
-    total = max(1, round(seconds))
-    if total < 60:
-        return f"{total} s"
-    minutes, rest = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-def _usd_range(low, high) -> str:
-    return usd(high) if low == high else f"{usd(low)}–{usd(high)}"
-
-
-def _one_of(values) -> str:
-    """[4, 8, 12] → "4, 8 or 12"."""
-    words = [str(value) for value in values]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
-
-
-# The upload checks, in the order clean_image runs them.
-
-
-def _check_upload_bytes(size: int) -> None:
-    limit = settings.UPLOAD_MAX_BYTES
-    if size > limit:
-        raise forms.ValidationError(
-            f"This file is {_file_size(size, round_up=True)}; the most we accept is "
-            f"{_file_size(limit)}. Save a smaller image and try again."
-        )
-
-
-def _max_pixels() -> int:
-    """Our limit, or Pillow's decompression-bomb limit if that is lower: above it, Pillow
-    would warn, and the warning is an error here."""
-    if Image.MAX_IMAGE_PIXELS is None:
-        return settings.UPLOAD_MAX_PIXELS
-    return min(settings.UPLOAD_MAX_PIXELS, Image.MAX_IMAGE_PIXELS)
-
-
-def _check_pixels(size: tuple[int, int] | None) -> None:
-    if size is not None and size[0] * size[1] > _max_pixels():
-        raise forms.ValidationError(_too_many_pixels(size))
-
-
-def _too_many_pixels(size: tuple[int, int] | None) -> str:
-    limit = f"the most we accept is {_pixel_count(_max_pixels())}"
-    if size is None:  # Pillow refused it before saying its size
-        return f"This image has too many pixels; {limit}. Scale it down and try again."
-    return f"This image is {size[0]} × {size[1]} pixels; {limit}. Scale it down and try again."
-
-
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """The width and height a PNG, JPEG or WebP header declares, read without Pillow, so the
-    pixel limit holds before anything is allocated or decoded (Pillow's WebP reader allocates
-    its canvas as it opens). None for other formats, which _identify then checks through Pillow.
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        size = _webp_size(data)
-        if size is None:  # Pillow would not know it either, and would allocate regardless
-            raise forms.ValidationError(UNREADABLE_IMAGE)
-        return size
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg_size(data)
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    """The canvas size from a WebP's first chunk: VP8X (extended), VP8L (lossless) or VP8."""
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
-        return (
-            int.from_bytes(data[24:27], "little") + 1,
-            int.from_bytes(data[27:30], "little") + 1,
-        )
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        return (
-            int.from_bytes(data[26:28], "little") & 0x3FFF,
-            int.from_bytes(data[28:30], "little") & 0x3FFF,
-        )
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Walk a JPEG's marker segments to its frame header, which holds the size. None if there
-    is none before the image data starts (Pillow then reads it, without decoding)."""
-    position = 2
-    while (position := data.find(b"\xff", position)) != -1 and position + 1 < len(data):
-        marker = data[position + 1]
-        if marker in (0x00, 0x01, 0xFF) or 0xD0 <= marker <= 0xD8:
-            position += 1 if marker == 0xFF else 2  # fill byte, or a marker with no segment
-            continue
-        if marker in (0xD9, 0xDA):  # end of image, or start of the image data
-            return None
-        if marker in JPEG_FRAME_MARKERS:
-            if position + 9 > len(data):
-                return None
-            height, width = struct.unpack_from(">HH", data, position + 5)
-            return width, height
-        if position + 4 > len(data):
-            return None
-        position += 2 + max(2, int.from_bytes(data[position + 2 : position + 4], "big"))
-    return None
-
-
-@contextmanager
-def _reading_image():
-    """Pillow, strict: a decompression-bomb warning is an error, and any failure to read is a
-    message for the person.
-
-    catch_warnings swaps the process-wide filter list, which is not thread-safe before Python
-    3.14: a request on another thread may see our filter or drop it. Nothing relies on it alone:
-    the pixel checks before and after Image.open hold anyway, and the filter only backs them up.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            yield
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            raise forms.ValidationError(_too_many_pixels(None)) from None
-        except UnidentifiedImageError:
-            raise forms.ValidationError(NOT_AN_IMAGE) from None
-        except PILLOW_READ_ERRORS:
-            raise forms.ValidationError(UNREADABLE_IMAGE) from None
-
-
-def _identify(data: bytes) -> str:
-    """The format Pillow finds inside (a key of IMAGE_FORMATS), after a structural verify()."""
-    with _reading_image(), Image.open(io.BytesIO(data)) as picture:
-        kind = _canonical(picture.format)
-        if kind not in IMAGE_FORMATS:
-            raise forms.ValidationError(f"{kind} images are not accepted: use PNG, JPEG or WebP.")
-        _check_pixels(picture.size)
-        picture.verify()
-    return kind
-
-
-def _check_claimed_format(upload, kind: str) -> None:
-    """Refuse a file whose name or Content-Type names another image format than the one inside.
-
-    A name or type that names no image format (no extension, "blob", "a.php",
-    application/octet-stream) is not refused: the studio ignores both and stores the file as
-    input.<the real format's extension>, so they can do no harm, and phones and pasted images
-    often send them.
-    """
-    real = IMAGE_FORMATS[kind]
-    extension = os.path.splitext(upload.name or "")[1].lower()
-    named = _canonical(Image.registered_extensions().get(extension))
-    if named is not None and named != kind:
-        raise forms.ValidationError(
-            f"This file is named {extension} but holds a {real.label} image. "
-            f"Rename it to end in .{real.extension} and try again."
-        )
-    content_type = (upload.content_type or "").strip().lower()
-    sent_as = _canonical(_formats_by_content_type().get(content_type))
-    if sent_as is not None and sent_as != kind:
-        raise forms.ValidationError(
-            f"This file was sent as {content_type} but holds a {real.label} image. "
-            f"Save it again as a {real.label} file ending in .{real.extension} and try again."
-        )
-
-
-def _canonical(pillow_format: str | None) -> str | None:
-    return FORMAT_ALIASES.get(pillow_format, pillow_format)
-
-
-def _formats_by_content_type() -> dict[str, str]:
-    """Every Content-Type that names an image format Pillow knows, ours included."""
-    Image.init()
-    known = {content_type: name for name, content_type in Image.MIME.items()}
-    for name, kind in IMAGE_FORMATS.items():
-        known.update(dict.fromkeys(kind.content_types, name))
-    return known
-
-
-def _check_decodes(data: bytes) -> None:
-    """verify() cannot see damaged image data (and does nothing for JPEG): decode it all."""
-    with _reading_image(), Image.open(io.BytesIO(data)) as picture:
-        picture.load()
-
-
-def _file_size(size: int, *, round_up: bool = False) -> str:
-    """Bytes for people: "10 MB", "1.5 MB", "300 KB". A size over a limit rounds up and the limit
-    rounds down, so a file a byte too big never reads as the same size as the limit."""
-    unit, name = (MEGABYTE, "MB") if size >= MEGABYTE else (1024, "KB")
-    rounding = math.ceil if round_up else math.floor
-    value = rounding(size * 10 / unit) / 10
-    return f"{value:g} {name}"
-
-
-def _pixel_count(pixels: int) -> str:
-    """40_000_000 → "40 megapixels", rounded down, as a limit should be."""
-    if pixels < 1_000_000:
-        return f"{pixels:,} pixels"
-    return f"{math.floor(pixels / 100_000) / 10:g} megapixels"

@@ -6,7 +6,7 @@ fragment on the page (?v=, see fragment_version) and a poll pass (?p=, see poll_
 version is still current, the answer is 204 with no body, and htmx keeps the fragment as it is.
 
 UnchangedPollMiddleware answers those polls near the top of the middleware stack with one query
-(selectors.job_poll_state: the job, the user and the session's row, each by primary key) and no
+(job_poll_state: the job, the user and the session's row, each by primary key) and no
 read of the session's contents. Everything else takes the standard path through the whole stack
 and the view, which redirects, answers 404, renders or answers 286 as before. bench/polling.py
 measures both.
@@ -29,17 +29,21 @@ redirects to HTTPS and adds HSTS and nosniff.
 """
 
 import functools
+from dataclasses import dataclass
 from http import HTTPStatus
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import DisallowedHost
+from django.contrib.sessions.models import Session
+from django.core.exceptions import DisallowedHost, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.http import HttpResponse
 from django.urls import Resolver404, get_urlconf, resolve
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from jobs import selectors
 from jobs.models import Job
 
 # The one backend whose sessions the fast path vouches for; a page signed in by any other gets
@@ -132,7 +136,7 @@ class UnchangedPollMiddleware:
         user_id, _, signature = request.GET["p"].partition(".")
         if not (session_key and user_id and signature):
             return False
-        state = selectors.job_poll_state(job_id=job_id, user_id=user_id, session_key=session_key)
+        state = job_poll_state(job_id=job_id, user_id=user_id, session_key=session_key)
         if state is None or state.status in Job.TERMINAL:
             return False
         if fragment_version(state.status, state.attempt) != request.GET["v"]:
@@ -150,3 +154,94 @@ class UnchangedPollMiddleware:
         if not constant_time_compare(signature, expected):
             return False
         return state.owner_id == user.pk or user.is_staff
+
+
+# The fast path's one query ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollState:
+    """What an unchanged status poll needs: the job's owner, status and attempt, and the polling
+    user's password hash (for the poll pass's check), is_active and is_staff."""
+
+    owner_id: int
+    status: str
+    attempt: int
+    password: str
+    is_active: bool
+    is_staff: bool
+
+
+@functools.cache
+def _poll_sql(vendor: str) -> str:
+    """The fast path's query for this database vendor, built once from the models' _meta."""
+    qn = connection.ops.quote_name
+    job, user, session = Job._meta, get_user_model()._meta, Session._meta
+
+    def column(meta, name):
+        return qn(meta.get_field(name).column)
+
+    # Only names from _meta go into the text; the values are the query's parameters.
+    return (
+        f"SELECT j.{column(job, 'owner')}, j.{column(job, 'status')},"  # noqa: S608
+        f" j.{column(job, 'attempt')}, u.{column(user, 'password')},"
+        f" u.{column(user, 'is_active')}, u.{column(user, 'is_staff')}"
+        f" FROM {qn(job.db_table)} j, {qn(user.db_table)} u, {qn(session.db_table)} s"
+        f" WHERE j.{column(job, 'id')} = %s AND j.{column(job, 'deleted_at')} IS NULL"
+        f" AND u.{column(user, 'id')} = %s"
+        f" AND s.{column(session, 'session_key')} = %s AND s.{column(session, 'expire_date')} > %s"
+    )
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """A server-binding psycopg cursor whose statements ask to be prepared. Django's own cursors
+    bind on the client and never prepare, so this one is the only statement the connection keeps
+    planned (settings.DATABASES' prepare_threshold lets psycopg prepare only on request)."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _poll_cursor(db):
+    """On PostgreSQL with prepared statements on, a _PreparedCursor; otherwise Django's. Either
+    way wrapped as Django wraps its own, so the query is logged and counted like any other."""
+    if not (db.vendor == "postgresql" and db.settings_dict["OPTIONS"].get("prepare_threshold")):
+        return db.cursor()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = _PreparedCursor(db.connection)
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+
+
+def job_poll_state(*, job_id, user_id, session_key) -> PollState | None:
+    """For the status poll's fast path: the job (not deleted), the polling user and whether the
+    session is live (its row exists and has not expired), each by its primary key, in one query.
+    None if any is missing. It says nothing about who may see the job: the caller checks the poll
+    pass, ownership and the user, from what this returns.
+
+    Raw SQL on purpose. The ORM spends about 0.4 ms of CPU building a query and a model, as much
+    as Django's whole middleware stack, and this runs for every open job page every 2 s
+    (bench/polling.py). On PostgreSQL the statement is prepared once per connection, which
+    halves the database's CPU per poll (BENCHMARKS.md, "Polling"). Table and column names come
+    from the models' _meta, and the parameters go through the primary keys' own conversion, so
+    it runs on SQLite and PostgreSQL alike. `db` is looked up once: every attribute read through
+    django.db.connection goes through a thread-local lookup, which adds up at this rate.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    job_pk, user_pk = Job._meta.pk, get_user_model()._meta.pk
+    try:
+        params = [
+            job_pk.get_db_prep_value(job_pk.to_python(job_id), db),
+            user_pk.get_db_prep_value(user_pk.to_python(user_id), db),
+            session_key,
+            db.ops.adapt_datetimefield_value(timezone.now()),
+        ]
+    except ValidationError:
+        return None
+    with _poll_cursor(db) as cursor:
+        cursor.execute(_poll_sql(db.vendor), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    owner_id, status, attempt, password, is_active, is_staff = row
+    return PollState(owner_id, status, attempt, password, bool(is_active), bool(is_staff))

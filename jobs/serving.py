@@ -38,7 +38,7 @@ RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
 CACHE_CONTROL = "private, max-age=3600"
 REDIRECT_CACHE_CONTROL = "private, no-store"
 
-# The input images a user may upload (jobs.forms.IMAGE_FORMATS), by the stored file's extension.
+# The input images a user may upload (jobs.image_checks.IMAGE_FORMATS), by the stored file's extension.
 # Anything else is not served at all, so an upload can never come back as HTML or script.
 IMAGE_CONTENT_TYPES = {
     ".png": "image/png",

@@ -18,12 +18,13 @@ import redis
 from django.conf import settings as django_settings
 
 from jobs import services
+from jobs.logcontext import JobIdFilter
 from jobs.models import Job
 from jobs.tasks import sweep
 from tests.helpers import run_with_settings, wait_for
 from tests.jobs.test_faults import database_url
 from videostudio.celery import app as celery_app
-from videostudio.logs import JobIdFilter, JsonFormatter
+from videostudio.logs import JsonFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = {"DJANGO_ALLOWED_HOSTS": "studio.example.com", "DJANGO_SECRET_KEY": "k" * 50}

@@ -127,7 +127,7 @@ MIDDLEWARE = [
     # before sessions and CSRF (videostudio/health.py says why that is safe).
     "videostudio.health.HealthCheckMiddleware",
     # Names the job a request is about (its job_id URL argument) on every line it logs.
-    "videostudio.logs.JobContextMiddleware",
+    "jobs.logcontext.JobContextMiddleware",
     # The 2-s job status poll, answered 204 while unchanged before the rest of the stack runs:
     # one query and one session read (jobs/polling.py; bench/polling.py measures it).
     "jobs.polling.UnchangedPollMiddleware",
@@ -193,7 +193,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool(
     # Django turns psycopg's prepared statements off (prepare_threshold None). Its own cursors
     # bind on the client and never prepare anyway, so a threshold that is never reached lets
     # psycopg prepare exactly the statements that ask: the 2-s status poll's one query
-    # (selectors.job_poll_state), which then costs PostgreSQL half the CPU. Turn it off behind a
+    # (jobs.polling.job_poll_state), which then costs PostgreSQL half the CPU. Turn it off behind a
     # transaction-mode PgBouncer that does not track prepared statements (before 1.21).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", sys.maxsize)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -487,14 +487,14 @@ GATEWAY_IMAGE_URLS_PRIVATE = env_bool("GATEWAY_IMAGE_URLS_PRIVATE", False)
 # --- Logging -------------------------------------------------------------------------------------
 
 # Every process logs to stdout: one JSON object a line in production, for a log shipper, and plain
-# lines elsewhere, for people. A JSON line about a job carries its job_id (videostudio/logs.py).
+# lines elsewhere, for people. A JSON line about a job carries its job_id (jobs/logcontext.py).
 LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "plain")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"job_id": {"()": "videostudio.logs.JobIdFilter"}},
+    "filters": {"job_id": {"()": "jobs.logcontext.JobIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "videostudio.logs.JsonFormatter"},

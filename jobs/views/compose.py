@@ -1,6 +1,6 @@
-"""The generate form around JobForm: the fields that follow the chosen model, its estimate and
-usual wait, prefilling from an earlier job (?from, ?frame), and the last frame of a video to
-use as the next one's input image."""
+"""The generate form around JobForm: the page and its submit (job_create), the fields that follow
+the chosen model, its estimate and usual wait, prefilling from an earlier job (?from, ?frame), and
+the last frame of a video to use as the next one's input image."""
 
 import os
 import subprocess
@@ -10,21 +10,15 @@ from dataclasses import dataclass
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
 from django.http import Http404, HttpResponse, HttpResponseNotFound
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
-from jobs import selectors
-from jobs.forms import (
-    EarlierImage,
-    JobForm,
-    budget_words,
-    over_budget_words,
-    price_words,
-    wait_words,
-)
+from jobs import selectors, services
+from jobs.forms import EarlierImage, JobForm
 from jobs.frames import FrameError, frame_image
 from jobs.models import Job, VideoModel
 from jobs.serving import CACHE_CONTROL
+from jobs.wording import budget_words, over_budget_words, price_words, wait_words
 
 MODEL_NOT_OFFERED = "You cannot choose this model. Reload the page to see the models you can."
 # What the options view reads from the model select's request (see forms.OPTIONS_INCLUDE).
@@ -43,6 +37,40 @@ class ModelFacts:
     budget: str  # "You have $4.50 left this month." or "No monthly limit."
     warning: str  # set when the model's top price is more than what is left
     wait: str  # "Usually ready in about 1 min 10 s (median of the last 12 here)."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_create(request):
+    """The generate form. A GET may prefill it from an earlier job (prefilled_form); a
+    POST is checked for the model it names, and may reuse an earlier job's image."""
+    models = list(selectors.catalog_models(user=request.user))
+    note = ""
+    if request.method == "POST":
+        form = JobForm(request.POST, request.FILES, models=models, owner=request.user)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                image = data["image"] or earlier_image_file(form.image_to_reuse)
+                job = services.job_create(
+                    owner=request.user,
+                    prompt=data["prompt"].strip(),
+                    model=data["model"].id,
+                    size=data["size"],
+                    seconds=data["seconds"],
+                    response_format=data["response_format"],
+                    image=image,
+                )
+            except EarlierImageUnreadableError as exc:
+                form.add_error("image", str(exc))
+            except services.SubmitRefusedError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("jobs:detail", job_id=job.pk)
+    else:
+        form, note = prefilled_form(request, models)
+    context = form_context(request, form, catalog_empty=not models, model_note=note)
+    return render(request, "jobs/job_form.html", context)
 
 
 @login_required

@@ -9,17 +9,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from jobs import selectors, services
 from jobs.gallery_forms import GalleryFilterForm, selected_job_ids
-
-from .jobs import HTMX_STOP_POLLING
 
 logger = logging.getLogger(__name__)
 
@@ -63,35 +63,45 @@ def job_list(request):
 def job_card(request, job_id):
     """One card of the gallery, which a live card polls. Terminal answers stop the polling."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
-    status = HTMX_STOP_POLLING if job.is_terminal else 200
-    return render(request, "jobs/_job_card.html", {"job": job}, status=status)
+    if not job.is_terminal:
+        return render(request, "jobs/_job_card.html", {"job": job})
+    card = render_to_string("jobs/_job_card.html", {"job": job}, request=request)
+    return HttpResponseStopPolling(card)
 
 
 @login_required
 @require_POST
 def job_delete_selected(request):
     """Delete the ticked jobs that are the person's own and finished; the live ones are skipped
-    and counted. Without `confirmed` it asks first (gallery.js asks in a dialog instead)."""
+    and counted. Without `confirmed` it asks first: on a page of its own, or, asked by htmx, in
+    the gallery's dialog (job_list.html#confirm_delete, which gallery.js opens)."""
     back = _gallery_url(request)
+    # An htmx request that ends with a message goes back to the gallery as a whole page, as the
+    # form's own post would, rather than into the dialog.
+    go_back = HttpResponseClientRedirect(back) if request.htmx else redirect(back)
     try:
         job_ids = selected_job_ids(request.POST)
     except ValueError as exc:
         messages.error(request, str(exc))
-        return redirect(back)
+        return go_back
     if not job_ids:
         messages.info(request, "Select at least one video to delete.")
-        return redirect(back)
+        return go_back
 
     jobs = list(selectors.jobs_selected_by_owner(user=request.user, job_ids=job_ids))
     finished = [job for job in jobs if job.is_terminal]
     live = len(jobs) - len(finished)
+    confirmed = request.POST.get("confirmed")
+    if request.htmx and not confirmed and (finished or live):
+        context = {"finished": len(finished), "live": live}
+        return render(request, "jobs/job_list.html#confirm_delete", context)
     if not finished:
         if live:
             messages.info(request, f"Nothing was deleted: {_still_running(live)}.")
         else:
             messages.info(request, "Nothing was deleted: the selected videos are gone already.")
-        return redirect(back)
-    if not request.POST.get("confirmed"):
+        return go_back
+    if not confirmed:
         # Every selected id goes round again, so the final message counts the skipped ones too.
         job_ids = [job.pk for job in jobs]
         context = {"jobs": finished, "job_ids": job_ids, "live": live, "back": back}

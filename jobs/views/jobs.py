@@ -1,65 +1,21 @@
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import ordinal
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from jobs import selectors, services
-from jobs.forms import JobForm
 from jobs.models import Job
 from jobs.polling import fragment_version, poll_pass
 from jobs.serving import file_response, image_content_type
-
-from . import compose
-
-# htmx stops polling when a response has this status (htmx 2 and 4 alike).
-HTMX_STOP_POLLING = 286
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def job_create(request):
-    """The generate form. A GET may prefill it from an earlier job (compose.prefilled_form); a
-    POST is checked for the model it names, and may reuse an earlier job's image."""
-    models = list(selectors.catalog_models(user=request.user))
-    note = ""
-    if request.method == "POST":
-        form = JobForm(request.POST, request.FILES, models=models, owner=request.user)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                image = data["image"] or compose.earlier_image_file(form.image_to_reuse)
-                job = services.job_create(
-                    owner=request.user,
-                    prompt=data["prompt"].strip(),
-                    model=data["model"].id,
-                    size=data["size"],
-                    seconds=data["seconds"],
-                    response_format=data["response_format"],
-                    image=image,
-                )
-            except compose.EarlierImageUnreadableError as exc:
-                form.add_error("image", str(exc))
-            except services.SubmitRefusedError as exc:
-                form.add_error(None, str(exc))
-            else:
-                return redirect("jobs:detail", job_id=job.pk)
-    else:
-        form, note = compose.prefilled_form(request, models)
-    context = compose.form_context(request, form, catalog_empty=not models, model_note=note)
-    return render(request, "jobs/job_form.html", context)
-
-
-def _duration_text(seconds: int) -> str:
-    """45 s, 2 min, 1 min 10 s: the same words static/js/job.js writes as the timer ticks."""
-    minutes, seconds = divmod(seconds, 60)
-    if not minutes:
-        return f"{seconds} s"
-    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+from jobs.wording import duration_words, elapsed_words
 
 
 def _waits_in_queue(job: Job) -> bool:
@@ -78,7 +34,15 @@ def _status_context(request, job: Job) -> dict:
         context["version"] = fragment_version(job.status, job.attempt)
         context["poll_pass"] = poll_pass(request, job)
     if job.status == Job.Status.RUNNING and job.started_at is not None:
-        context["elapsed"] = _duration_text(job.elapsed_seconds)
+        elapsed = job.elapsed_seconds
+        context["elapsed"] = elapsed_words(elapsed)
+        # The timer's words for every second from now until the sweeper would fail the job, so
+        # that job.js, as it ticks, shows the server's words and has none of its own.
+        context["elapsed_from"] = elapsed
+        context["elapsed_words"] = "|".join(
+            elapsed_words(second)
+            for second in range(elapsed, max(elapsed, settings.JOB_RUNNING_DEADLINE) + 1)
+        )
         # ISO 8601 with milliseconds, which every browser's Date.parse reads. The server's clock
         # at render goes along, so job.js counts from it and a wrong client clock doesn't matter.
         context["started_at_iso"] = job.started_at.isoformat(timespec="milliseconds")
@@ -112,7 +76,7 @@ def _page_context(request, job: Job) -> dict:
 def _typical_wait_context(job: Job, typical: int) -> dict:
     return {
         "typical_wait": typical,
-        "typical_wait_text": _duration_text(typical),
+        "typical_wait_text": duration_words(typical),
         "past_typical_wait": job.elapsed_seconds >= typical,
     }
 
@@ -160,7 +124,8 @@ def job_status(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     if job.is_terminal:
         context = _status_context(request, job)
-        return render(request, "jobs/job_detail.html#status", context, status=HTMX_STOP_POLLING)
+        fragment = render_to_string("jobs/job_detail.html#status", context, request=request)
+        return HttpResponseStopPolling(fragment)
     if request.GET.get("v") == fragment_version(job.status, job.attempt):
         return HttpResponse(status=HTTPStatus.NO_CONTENT)
     context = {**_status_context(request, job), **_carried_wait_context(request, job)}

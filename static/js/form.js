@@ -1,7 +1,7 @@
-// The generate form. htmx swaps in the fields that follow the chosen model; this script adds what
-// htmx attributes cannot say under the Content-Security-Policy (no inline script, no eval):
-// a preview of the chosen image, a way to remove it, and the image field's inputs switched off
-// while the chosen model takes no image, so a hidden field never sends anything.
+// The generate form. htmx swaps in the fields that follow the chosen model (the server switches
+// the image field off, with <fieldset disabled>, while the model takes no image); this script adds
+// what htmx attributes cannot say under the Content-Security-Policy (no inline script, no eval):
+// a preview of the chosen image, and a way to remove it.
 (function () {
   "use strict";
 
@@ -46,15 +46,6 @@
     preview.appendChild(image);
   }
 
-  // A hidden field must not send anything: switch its inputs off while it is hidden.
-  function syncImageField() {
-    var field = document.getElementById("image-field");
-    if (!field) return;
-    field.querySelectorAll("input").forEach(function (input) {
-      input.disabled = field.hidden;
-    });
-  }
-
   document.addEventListener("change", function (event) {
     var target = event.target;
     if (target.matches("#image-picker input[type=file]")) {
@@ -80,12 +71,6 @@
     input.focus();
   });
 
-  // New options came in: the image field may have been hidden or shown.
-  document.addEventListener("htmx:afterSettle", function (event) {
-    var target = event.detail.target;
-    if (target && target.id === "model-options") syncImageField();
-  });
-
   // The model select's request failed (the model is gone, or the network): say so where the
   // estimate is, and leave the fields as they were; the server checks everything at submit.
   function optionsFailed(event) {
@@ -105,13 +90,10 @@
   document.addEventListener("htmx:responseError", optionsFailed);
   document.addEventListener("htmx:sendError", optionsFailed);
 
-  function start() {
-    syncImageField();
-    showPreview(); // a file the browser kept on going back to the page
-  }
+  // A file the browser kept on going back to the page.
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
+    document.addEventListener("DOMContentLoaded", showPreview);
   } else {
-    start();
+    showPreview();
   }
 })();

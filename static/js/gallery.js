@@ -1,6 +1,7 @@
-// My videos: "Select all on this page", a count of what is ticked, and a native <dialog> that
-// confirms a bulk delete. The Content-Security-Policy allows no inline script, so it lives here.
-// Without it the page still works: "Delete selected…" then leads to a confirmation page.
+// My videos: "Select all on this page", a count of what is ticked, and opening the native <dialog>
+// into which htmx brings the server's confirmation of a bulk delete. The Content-Security-Policy
+// allows no inline script, so it lives here. Without it the page still works: "Delete selected…"
+// then leads to a confirmation page.
 (function () {
   "use strict";
 
@@ -12,10 +13,6 @@
 
   function ticked() {
     return cards().filter(function (box) { return box.checked; });
-  }
-
-  function plural(count, one, many) {
-    return count + " " + (count === 1 ? one : many);
   }
 
   function refresh() {
@@ -46,30 +43,10 @@
     if (target.id === "select-all" || target.name === "job") refresh();
   });
 
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-confirm-delete]");
-    if (!button) return;
-    var dialog = document.getElementById("confirm-delete");
-    var chosen = ticked();
-    // Nothing ticked: let the form go, and the server says what to do.
-    if (!dialog || typeof dialog.showModal !== "function" || chosen.length === 0) return;
-    event.preventDefault();
-    var live = chosen.filter(function (box) { return box.closest("[data-live]"); }).length;
-    var finished = chosen.length - live;
-    var title = dialog.querySelector("[data-confirm-title]");
-    var summary = dialog.querySelector("[data-confirm-summary]");
-    if (finished === 0) {
-      title.textContent = "Nothing to delete yet";
-      summary.textContent = "The selected jobs are still in progress. A job can be deleted once it has finished.";
-    } else {
-      title.textContent = "Delete " + plural(finished, "video", "videos") + "?";
-      summary.textContent =
-        (finished === 1 ? "Its video and prompt are" : "Their videos and prompts are") +
-        " removed for good. What " + (finished === 1 ? "it" : "they") + " cost stays on record." +
-        (live ? " " + plural(live, "job is", "jobs are") + " still in progress and will be skipped." : "");
-    }
-    dialog.querySelector('button[name="confirmed"]').hidden = finished === 0;
-    dialog.showModal();
+  // The server's question has come into the dialog: ask it.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.detail.target;
+    if (dialog && dialog.id === "confirm-delete" && !dialog.open) dialog.showModal();
   });
 
   document.addEventListener("DOMContentLoaded", enhance);

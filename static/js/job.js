@@ -11,12 +11,13 @@
   // at render (data-server-now) plus the time since, so a wrong clock on this computer is harmless.
   var seenAt = new WeakMap();
 
-  function durationText(seconds) {
-    // The same words as _duration_text in jobs/views/jobs.py.
-    var minutes = Math.floor(seconds / 60);
-    var rest = seconds % 60;
-    if (!minutes) return rest + " s";
-    return rest ? minutes + " min " + rest + " s" : minutes + " min";
+  // The timer's words come from the server (jobs/wording.py, elapsed_words): the fragment carries
+  // them for every second from its render on, in data-elapsed-words, "|" between them.
+  function elapsedWords(report, elapsed) {
+    var words = (report.getAttribute("data-elapsed-words") || "").split("|");
+    var index = elapsed - parseInt(report.getAttribute("data-elapsed-from"), 10);
+    if (isNaN(index) || index < 0) return "";
+    return words[Math.min(index, words.length - 1)];
   }
 
   function tick() {
@@ -32,7 +33,8 @@
     );
 
     var text = report.querySelector("[data-elapsed]");
-    if (text) text.textContent = durationText(elapsed);
+    var words = elapsedWords(report, elapsed);
+    if (text && words) text.textContent = words;
 
     var typical = parseInt(report.getAttribute("data-typical-wait"), 10);
     var bar = report.querySelector("[data-wait-bar]");

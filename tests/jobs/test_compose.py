@@ -13,7 +13,9 @@ from django.utils import timezone
 from PIL import Image
 
 from jobs import services
-from jobs.forms import (
+from jobs.models import Job, VideoModel
+from jobs.selectors import BudgetStatus
+from jobs.wording import (
     NO_WAIT_HISTORY,
     budget_words,
     duration_words,
@@ -22,8 +24,6 @@ from jobs.forms import (
     price_words,
     wait_words,
 )
-from jobs.models import Job, VideoModel
-from jobs.selectors import BudgetStatus
 from tests.helpers import run_job_now
 from tests.media import image_bytes
 

@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
 from django.http import Http404, HttpResponse, HttpResponseNotFound
@@ -23,6 +24,22 @@ from jobs.wording import budget_words, over_budget_words, price_words, wait_word
 MODEL_NOT_OFFERED = "You cannot choose this model. Reload the page to see the models you can."
 # What the options view reads from the model select's request (see forms.OPTIONS_INCLUDE).
 CARRIED_FIELDS = ("model", "seconds", "size", "image_from_job", "frame_from_job")
+# The form's token (a hidden field; one per rendering of the form) and the fields that make two
+# submits of it the same request (_create_once).
+SUBMIT_TOKEN_FIELD = "submit_token"  # noqa: S105 - a field name, not a secret
+SUBMITTED_FIELDS = (
+    "prompt",
+    "model",
+    "size",
+    "seconds",
+    "response_format",
+    "image_from_job",
+    "frame_from_job",
+    "use_earlier_image",
+)
+ALREADY_SUBMITTED = (
+    "You had already pressed Generate for this video, so no second one was started: here it is."
+)
 
 
 class EarlierImageUnreadableError(Exception):
@@ -52,7 +69,8 @@ def job_create(request):
             data = form.cleaned_data
             try:
                 image = data["image"] or earlier_image_file(form.image_to_reuse)
-                job = services.job_create(
+                job, created = _create_once(
+                    request,
                     owner=request.user,
                     prompt=data["prompt"].strip(),
                     model=data["model"].id,
@@ -66,6 +84,8 @@ def job_create(request):
             except services.SubmitRefusedError as exc:
                 form.add_error(None, str(exc))
             else:
+                if not created:
+                    messages.info(request, ALREADY_SUBMITTED)
                 return redirect("jobs:detail", job_id=job.pk)
     else:
         form, note = prefilled_form(request, models)
@@ -156,9 +176,27 @@ def prefilled_form(request, models: list[VideoModel]) -> tuple[JobForm, str]:
 
 
 def form_context(request, form: JobForm, **extra) -> dict:
+    """The form page's context. Each rendering of the form carries a new submit token."""
     model = form.chosen_model
     facts = model_facts(user=request.user, model=model) if model is not None else None
-    return {"form": form, "facts": facts, **extra}
+    return {"form": form, "facts": facts, "submit_token": uuid.uuid4().hex, **extra}
+
+
+def _create_once(request, **job_fields) -> tuple[Job, bool]:
+    """services.job_create_once under the form's submit token, so that pressing Generate twice,
+    or sending the same form again after an error, lands on the first job: the key is the
+    token and what was submitted, and the same token with other fields (the form edited after
+    Back) is a new video. A form without a token (a page rendered before tokens) is an ordinary
+    submit: (job, True)."""
+    try:
+        token = uuid.UUID(request.POST.get(SUBMIT_TOKEN_FIELD, "")).hex
+    except ValueError:
+        return services.job_create(**job_fields), True
+    posted = {name: request.POST.getlist(name) for name in SUBMITTED_FIELDS}
+    fingerprint = services.request_fingerprint(posted, request.FILES.getlist("image"))
+    return services.job_create_once(
+        key=f"form:{token}:{fingerprint}", fingerprint=fingerprint, **job_fields
+    )
 
 
 def model_facts(*, user, model: VideoModel) -> ModelFacts:

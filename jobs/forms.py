@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import selectors
 from .models import Job, VideoModel
+from .numbers import parse_whole_number
 from .templatetags.studio import usd
 
 PROMPT_MAX_CHARS = 10_000
@@ -311,9 +312,10 @@ class JobForm(forms.Form):
         seconds = self.cleaned_data["seconds"].strip().lower()
         if seconds == "auto":
             return seconds
-        if not seconds.isdigit() or not 1 <= int(seconds) <= 60:
+        number = parse_whole_number(seconds, minimum=1, maximum=60)
+        if number is None:
             raise forms.ValidationError("Enter auto, or a whole number of seconds from 1 to 60.")
-        return str(int(seconds))
+        return str(number)
 
     def clean_image(self):
         """Accept only a PNG, JPEG or WebP that really is one, fully decodes, and is not too big

@@ -41,6 +41,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from jobs import selectors
 from jobs.models import Job
+from jobs.numbers import parse_whole_number
 
 # The one backend whose sessions the fast path vouches for; a page signed in by any other gets
 # no pass, and its polls take the standard path.
@@ -130,7 +131,9 @@ class UnchangedPollMiddleware:
             return False
         session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
         user_id, _, signature = request.GET["p"].partition(".")
-        if not (session_key and user_id and signature):
+        # The user's primary key is an integer (BigAutoField): anything that is not one within
+        # the column's range would be an error from the database, not a user who is missing.
+        if not (session_key and parse_whole_number(user_id) and signature):
             return False
         state = selectors.job_poll_state(job_id=job_id, user_id=user_id, session_key=session_key)
         if state is None or state.status in Job.TERMINAL:

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from jobs import selectors, services
 from jobs.forms import JobForm
 from jobs.models import Job, VideoModel
+from jobs.numbers import parse_whole_number
 from jobs.serving import file_response
 
 from . import errors, inputs, openapi, results
@@ -177,9 +178,10 @@ def models(request, token):
         chosen.sort(key=SORT_KEYS[sort])
     limit = query.get("limit")
     if limit is not None:
-        if not (limit.isascii() and limit.isdigit()):
+        number = parse_whole_number(limit)
+        if number is None:
             raise invalid("'limit' must be a whole number", param="limit")
-        chosen = chosen[: int(limit)]
+        chosen = chosen[:number]
     return JsonResponse({model.id: _model_entry(model) for model in chosen})
 
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import selectors, services
 from jobs.forms import JobForm
 from jobs.models import Job
+from jobs.numbers import parse_whole_number
 from jobs.polling import fragment_version, poll_pass
 from jobs.serving import file_response, image_content_type
 
@@ -126,10 +127,10 @@ def _carried_wait_context(request, job: Job) -> dict:
     (?wait=), so a fragment rendered by a poll shows the same bar without reading the history
     again. Only a whole number of seconds is taken; it is shown to the person who sent it, and
     nothing else depends on it."""
-    raw = request.GET.get("wait", "")
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_CARRIED_WAIT:
+    wait = parse_whole_number(request.GET.get("wait"), minimum=1, maximum=MAX_CARRIED_WAIT)
+    if wait is None:
         return {}
-    return _typical_wait_context(job, int(raw))
+    return _typical_wait_context(job, wait)
 
 
 @login_required

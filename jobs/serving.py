@@ -81,8 +81,10 @@ def file_response(request, field_file, *, content_type: str, download_name: str 
 
     start, end = byte_range or (0, size - 1)
     length = end - start + 1
+    # HEAD (players and proxies ask it first) gets the same status and headers, and no body.
+    body = () if request.method == "HEAD" else _read_range(field_file, start, length)
     response = StreamingHttpResponse(
-        _read_range(field_file, start, length),
+        body,
         status=206 if byte_range else 200,
         content_type=content_type,
     )

@@ -119,6 +119,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response passes it last: adds the security headers to the answers that
+    # skip csp and clickjacking (the 413, the poll's 204, a 500 from a middleware, a bad Host).
+    "videostudio.headers.SecurityHeadersMiddleware",
+    # Any error under /v1/ not already in the provider's JSON shape is put into it (jobs/api/).
+    "jobs.api.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # GET /healthz for compose and load balancers, answered before the Host is validated and
     # before sessions and CSRF (videostudio/health.py says why that is safe).

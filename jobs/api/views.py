@@ -135,7 +135,7 @@ def job_detail(request, token, job_id):
     return response
 
 
-@api_view("GET")
+@api_view("GET", "HEAD")
 def job_content(request, token, job_id):
     """The video, for the token's owner only, as the pages serve it (Range requests, nginx or
     a signed S3 URL where configured). ?download names the file."""

@@ -6,7 +6,12 @@ from django.contrib.humanize.templatetags.humanize import ordinal
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from jobs import selectors, services
 from jobs.forms import JobForm
@@ -169,7 +174,7 @@ def job_status(request, job_id):
 
 
 @login_required
-@require_GET
+@require_safe
 def job_video(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     if not job.video:
@@ -179,7 +184,7 @@ def job_video(request, job_id):
 
 
 @login_required
-@require_GET
+@require_safe
 def job_image(request, job_id):
     """The input image the owner uploaded, shown on the job page. Only PNG, JPEG and WebP are
     served, typed by the stored name's extension; anything else is 404, never served as is."""
@@ -191,7 +196,7 @@ def job_image(request, job_id):
 
 
 @login_required
-@require_GET
+@require_safe
 def job_poster(request, job_id):
     """The poster frame (a JPEG made when the video was stored), for the player and the cards."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)

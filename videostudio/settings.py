@@ -130,6 +130,8 @@ MIDDLEWARE = [
     "videostudio.health.HealthCheckMiddleware",
     # Names the job a request is about (its job_id URL argument) on every line it logs.
     "videostudio.logs.JobContextMiddleware",
+    # A NUL in the URL or a cookie is a 400 before anything puts it into a query (jobs/middleware.py).
+    "jobs.middleware.NulCharacterMiddleware",
     # The 2-s job status poll, answered 204 while unchanged before the rest of the stack runs:
     # one query and one session read (jobs/polling.py; bench/polling.py measures it).
     "jobs.polling.UnchangedPollMiddleware",

@@ -2,8 +2,9 @@
 
 Python's json module, left to itself, turns hostile bodies into exceptions that are not
 JSONDecodeError, each of which was an HTTP 500: nesting a few thousand deep (RecursionError), an
-integer of more than 4,300 digits (ValueError), and it accepts NaN and Infinity, which are not
-JSON, and 1e400, which becomes float('inf'). Here each is a 400 in the provider's shape.
+integer of more than 4,300 digits (ValueError); it accepts NaN and Infinity, which are not JSON,
+1e400, which becomes float('inf'), and "\\ud800", a string UTF-8 cannot encode (a 500 where it
+is saved). Here each is a 400 in the provider's shape.
 """
 
 import json
@@ -29,13 +30,15 @@ def loads_bounded(raw: bytes | str):
         raise invalid(f"Malformed JSON in request body: {exc}") from None
     _check_depth(text)
     try:
-        return json.loads(text, parse_int=_integer, parse_float=_float, parse_constant=_no_constant)
+        body = json.loads(text, parse_int=_integer, parse_float=_float, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise invalid(f"Malformed JSON in request body: {exc}") from None
     except _NumberError as exc:
         raise invalid(f"Malformed JSON in request body: {exc}") from None
     except RecursionError:  # the depth check counts what json does; this is only a backstop
         raise _too_deep() from None
+    _check_text(body)
+    return body
 
 
 def _check_depth(text: str) -> None:
@@ -50,6 +53,27 @@ def _check_depth(text: str) -> None:
                 raise _too_deep()
         elif found in ("]", "}"):
             depth -= 1
+
+
+def _check_text(body) -> None:
+    """Refuse a string holding a lone surrogate ("\\ud800"): JSON can write one, UTF-8 cannot,
+    so it would fail where it is stored or sent on. The depth is bounded, so this walk is too."""
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise invalid(
+                    "Malformed JSON in request body: a string holds a lone surrogate "
+                    "(\\ud800 to \\udfff), which is not text."
+                ) from None
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 def _too_deep():

@@ -30,3 +30,10 @@ def alices_live_job(alice):
         status=Job.Status.RUNNING,
         attempt=1,
     )
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Hundreds of log-ins and sign-ups: a fast hasher keeps the fuzzing to requests, not to
+    PBKDF2. Nothing here tests password storage."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -2,13 +2,16 @@
 PostgreSQL in CI, where a number too large for a bigint column is an error from the database."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from jobs.models import CostEntry, Job
 from jobs.numbers import parse_whole_number
 from tests.gateway.conftest import GENERATIONS
+from tests.helpers import make_entry
 from tests.jobs.test_job_page import live_poll
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
@@ -199,3 +202,55 @@ def test_a_range_too_long_for_a_number_is_ignored_not_a_500(alice_client, alices
     )
 
     assert response.status_code in (200, 206, 416)
+
+
+# --- NUL characters and lone surrogates -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["costs:entries", "costs:export"])
+def test_a_nul_in_a_review_filter_is_a_400_not_a_database_error(admin_client, name):
+    for query in ({"user": "a\x00b"}, {"model": "a\x00b"}):
+        assert admin_client.get(reverse(name), query).status_code == 400
+
+
+def test_a_nul_in_a_share_link_or_the_session_cookie_is_a_400(client, alice, alices_live_job):
+    assert client.get("/s/abc%00def/").status_code == 400
+    cookie = 'sessionid="abcdefgh\\000"'  # a quoted cookie's octal escape: a NUL
+    url = reverse("jobs:status", args=[alices_live_job.pk])
+    for query in ({"v": "running.1", "p": "1.abc"}, {}):
+        assert client.get(url, query, HTTP_COOKIE=cookie).status_code == 400
+
+
+def test_a_nul_under_v1_is_a_400_in_the_providers_shape(api, alice_key):
+    provider_error(api.get(alice_key, "/v1/models", data={"name": "a\x00b"}))
+
+
+def test_a_lone_surrogate_in_json_is_a_400_not_a_500(api, alice_key):
+    body = '{"model": "ir/test-video", "prompt": "a fox \\ud800"}'
+    response = api.post(alice_key, GENERATIONS + "?async=true", json=body)
+
+    assert "surrogate" in provider_error(response)["message"]
+    assert nothing_made()
+
+
+def test_a_reconciled_amount_that_is_nan_is_refused_not_a_500(admin_client, alice):
+    entry = make_entry(
+        alice, "ir/test-video", "0", timezone.now(), outcome="unknown", possible=Decimal("0.5")
+    )
+    url = reverse("costs:reconcile", args=[entry.job_id])
+    for amount in ("NaN", "sNaN", "Infinity", "-Infinity"):
+        response = admin_client.post(url, {"verdict": "charged", "amount": amount})
+        assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.reconciliation == "pending"
+
+
+def test_a_reconcile_next_that_is_no_path_goes_back_to_the_reconciliation_page(admin_client, alice):
+    entry = make_entry(
+        alice, "ir/test-video", "0", timezone.now(), outcome="unknown", possible=Decimal("0.5")
+    )
+    url = reverse("costs:reconcile", args=[entry.job_id])
+    for next_url in ("²", "login", "jobs:list", "//evil.example/"):
+        response = admin_client.post(url, {"verdict": "nonsense", "next": next_url})
+        assert response.status_code == 302
+        assert response.url == reverse("costs:reconciliation")

@@ -13,6 +13,7 @@ from django.urls import reverse_lazy
 from . import selectors
 from .image_checks import checked_image
 from .models import Job, VideoModel
+from .numbers import parse_whole_number
 from .wording import model_label, one_of
 
 PROMPT_MAX_CHARS = 10_000
@@ -268,9 +269,10 @@ class JobForm(forms.Form):
         seconds = self.cleaned_data["seconds"].strip().lower()
         if seconds == "auto":
             return seconds
-        if not seconds.isdigit() or not 1 <= int(seconds) <= 60:
+        number = parse_whole_number(seconds, minimum=1, maximum=60)
+        if number is None:
             raise forms.ValidationError("Enter auto, or a whole number of seconds from 1 to 60.")
-        return str(int(seconds))
+        return str(number)
 
     def clean_image(self):
         """Accept only a PNG, JPEG or WebP that really is one, fully decodes, and is not too big

@@ -1,7 +1,8 @@
-"""Refuse request bodies larger than REQUEST_MAX_BYTES with a page that says so."""
+"""Refuse request bodies larger than REQUEST_MAX_BYTES with a page that says so, and requests
+whose URL or cookies hold a NUL character."""
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 
 # Up to this many bytes of an oversized body are read and dropped before answering, so the
@@ -63,3 +64,30 @@ class RequestBodyLimitMiddleware:
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f}".removesuffix(".0")
+
+
+class NulCharacterMiddleware:
+    """Refuse with 400 a request whose path, query string or cookies hold a NUL character.
+
+    No field of the studio's takes one, and PostgreSQL cannot store one in text, so a value
+    holding one that reached a query (a share link's token, the review's filters, a session
+    cookie) was an error from the database, a 500. Form fields are refused by Django's own
+    validator; JSON strings by jobs/api/jsonbody.py. This one check covers everything read from
+    the URL and the cookies, before anything reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            return _nul_refused()
+        if any("\x00" in value for value in request.COOKIES.values()):
+            return _nul_refused()
+        return self.get_response(request)
+
+
+def _nul_refused():
+    return HttpResponseBadRequest(
+        "A NUL character is not allowed in a URL or a cookie.", content_type="text/plain"
+    )

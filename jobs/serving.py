@@ -33,6 +33,8 @@ from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
+from jobs.numbers import parse_whole_number
+
 CHUNK_BYTES = 64 * 1024
 RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
 CACHE_CONTROL = "private, max-age=3600"
@@ -79,8 +81,10 @@ def file_response(request, field_file, *, content_type: str, download_name: str 
 
     start, end = byte_range or (0, size - 1)
     length = end - start + 1
+    # HEAD (players and proxies ask it first) gets the same status and headers, and no body.
+    body = () if request.method == "HEAD" else _read_range(field_file, start, length)
     response = StreamingHttpResponse(
-        _read_range(field_file, start, length),
+        body,
         status=206 if byte_range else 200,
         content_type=content_type,
     )
@@ -117,13 +121,16 @@ def _requested_range(header: str, size: int):
     match = RANGE_PATTERN.match(header.strip())
     if not match or not (match[1] or match[2]):
         return None
+    first, last = (parse_whole_number(part) if part else None for part in match.groups())
+    if (match[1] and first is None) or (match[2] and last is None):
+        return None  # not ASCII digits, or more than any file holds: ignored as invalid
     if match[1]:
-        start = int(match[1])
-        if match[2] and int(match[2]) < start:
+        start = first
+        if match[2] and last < start:
             return None  # RFC 7233 2.1: syntactically invalid, so the header is ignored
-        end = min(int(match[2]), size - 1) if match[2] else size - 1
+        end = min(last, size - 1) if match[2] else size - 1
     else:  # a suffix: the last N bytes
-        start, end = max(size - int(match[2]), 0), size - 1  # "-0" asks for nothing: start == size
+        start, end = max(size - last, 0), size - 1  # "-0" asks for nothing: start == size
     return start, end
 
 

@@ -122,12 +122,19 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response passes it last: adds the security headers to the answers that
+    # skip csp and clickjacking (the 413, the poll's 204, a 500 from a middleware, a bad Host).
+    "videostudio.headers.SecurityHeadersMiddleware",
+    # Any error under /v1/ not already in the provider's JSON shape is put into it (jobs/api/).
+    "jobs.api.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # GET /healthz for compose and load balancers, answered before the Host is validated and
     # before sessions and CSRF (videostudio/health.py says why that is safe).
     "videostudio.health.HealthCheckMiddleware",
     # Names the job a request is about (its job_id URL argument) on every line it logs.
     "jobs.logcontext.JobContextMiddleware",
+    # A NUL in the URL or a cookie is a 400 before anything puts it into a query (jobs/middleware.py).
+    "jobs.middleware.NulCharacterMiddleware",
     # The 2-s job status poll, answered 204 while unchanged before the rest of the stack runs:
     # one query and one session read (jobs/polling.py; bench/polling.py measures it).
     "jobs.polling.UnchangedPollMiddleware",

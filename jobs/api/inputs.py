@@ -6,7 +6,6 @@ set of rules the form uses (views.generations). Only the shape is checked here: 
 fields exist, how many images.
 """
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from .errors import ApiError, invalid
 from .images import image_from_string
+from .jsonbody import loads_bounded
 
 IMAGE_FIELDS = ("image", "image[]")
 MAX_IMAGES = 6  # the provider's limit; current models use only the first
@@ -72,10 +72,7 @@ def _json(request) -> tuple[dict, list]:
     # Read directly, not through request.body: a data URI image is larger than Django's
     # in-memory limit for form fields. RequestBodyLimitMiddleware has bounded the body.
     raw = request.read(settings.REQUEST_MAX_BYTES + 1)
-    try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid(f"Malformed JSON in request body: {exc}") from None
+    body = loads_bounded(raw or b"{}")
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
     for name in body:

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from jobs import selectors, services
 from jobs.forms import JobForm
 from jobs.models import Job, VideoModel
+from jobs.numbers import parse_whole_number
 from jobs.serving import file_response
 
 from . import errors, inputs, openapi, results
@@ -195,7 +196,7 @@ def job_detail(request, token, job_id):
     return response
 
 
-@api_view("GET")
+@api_view("GET", "HEAD")
 def job_content(request, token, job_id):
     """The video, for the token's owner only, as the pages serve it (Range requests, nginx or
     a signed S3 URL where configured). ?download names the file."""
@@ -238,9 +239,10 @@ def models(request, token):
         chosen.sort(key=SORT_KEYS[sort])
     limit = query.get("limit")
     if limit is not None:
-        if not (limit.isascii() and limit.isdigit()):
+        number = parse_whole_number(limit)
+        if number is None:
             raise invalid("'limit' must be a whole number", param="limit")
-        chosen = chosen[: int(limit)]
+        chosen = chosen[:number]
     return JsonResponse({model.id: _model_entry(model) for model in chosen})
 
 

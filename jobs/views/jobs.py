@@ -8,11 +8,17 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 from django_htmx.http import HttpResponseStopPolling
 
 from jobs import selectors, services
 from jobs.models import Job
+from jobs.numbers import parse_whole_number
 from jobs.polling import fragment_version, poll_pass
 from jobs.serving import file_response, image_content_type
 from jobs.wording import duration_words, elapsed_words
@@ -90,10 +96,10 @@ def _carried_wait_context(request, job: Job) -> dict:
     (?wait=), so a fragment rendered by a poll shows the same bar without reading the history
     again. Only a whole number of seconds is taken; it is shown to the person who sent it, and
     nothing else depends on it."""
-    raw = request.GET.get("wait", "")
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_CARRIED_WAIT:
+    wait = parse_whole_number(request.GET.get("wait"), minimum=1, maximum=MAX_CARRIED_WAIT)
+    if wait is None:
         return {}
-    return _typical_wait_context(job, int(raw))
+    return _typical_wait_context(job, wait)
 
 
 @login_required
@@ -133,7 +139,7 @@ def job_status(request, job_id):
 
 
 @login_required
-@require_GET
+@require_safe
 def job_video(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     if not job.video:
@@ -143,7 +149,7 @@ def job_video(request, job_id):
 
 
 @login_required
-@require_GET
+@require_safe
 def job_image(request, job_id):
     """The input image the owner uploaded, shown on the job page. Only PNG, JPEG and WebP are
     served, typed by the stored name's extension; anything else is 404, never served as is."""
@@ -155,7 +161,7 @@ def job_image(request, job_id):
 
 
 @login_required
-@require_GET
+@require_safe
 def job_poster(request, job_id):
     """The poster frame (a JPEG made when the video was stored), for the player and the cards."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)

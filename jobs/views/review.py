@@ -387,10 +387,16 @@ def cost_reconcile(request, job_id):
     else:
         messages.info(request, f"Job {entry.job_id} was already checked; nothing changed.")
     next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    back = reverse("costs:reconciliation")
+    # Back to the reconciliation page it came from: a path on this site under it, never a view
+    # name (redirect() would look one up, and an unknown name is a NoReverseMatch, a 500).
+    if not (
+        url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        and next_url.startswith(back)
     ):
-        next_url = reverse("costs:reconciliation")
+        next_url = back
     return redirect(next_url)
 
 
@@ -402,6 +408,8 @@ def _charged_amount(raw: str, entry: CostEntry) -> tuple[Decimal | None, str]:
     try:
         amount = Decimal(raw)
     except InvalidOperation:
+        return None, f"{raw!r} is not an amount in dollars, such as 0.34."
+    if not amount.is_finite():  # NaN cannot be compared, Infinity is no amount
         return None, f"{raw!r} is not an amount in dollars, such as 0.34."
     top = entry.possible_cost or Decimal(0)
     if not Decimal(0) <= amount <= top:

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from jobs import selectors, services
 from jobs.serving import file_response
@@ -55,7 +55,7 @@ def shared_headers(view):
     return wrapper
 
 
-@require_GET
+@require_safe
 @shared_headers
 def shared(request, token):
     """The public page: the video, its prompt and its model. Nothing else of the owner's."""
@@ -63,7 +63,7 @@ def shared(request, token):
     return render(request, "jobs/shared.html", {"job": job, "token": token})
 
 
-@require_GET
+@require_safe
 @shared_headers
 def shared_video(request, token):
     job = selectors.job_get_shared(token=token)
@@ -72,7 +72,7 @@ def shared_video(request, token):
     return file_response(request, job.video, content_type="video/mp4")
 
 
-@require_GET
+@require_safe
 @shared_headers
 def shared_poster(request, token):
     job = selectors.job_get_shared(token=token)

@@ -46,6 +46,3 @@ def api(client):
 
 def _auth(key):
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
-
-
-GENERATIONS = "/v1/openai/videos/generations"

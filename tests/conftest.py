@@ -1,23 +1,19 @@
 """Shared fixtures: users, the simulator over a real socket, and a real Celery worker on Redis."""
 
-import os
 import uuid
-from contextlib import contextmanager
 
 import pytest
 import redis
 from axes.handlers.proxy import AxesProxyHandler
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
-from django.db import connections
 
 from jobs import imagerouter, services
+from jobs.services import tokens
 from simulator.testing import SimulatorProcess
+from tests.helpers import TEST_BROKER_URL, running_worker
+from tests.media import MEGABYTE
 from videostudio.celery import app as celery_app
 
-# Tests get their own Redis database, so a run never eats a developer's queued jobs. Two test
-# runs at once on one machine must each set their own TEST_REDIS_URL.
-TEST_BROKER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# TEST_BROKER_URL: the tests' own Redis database (tests/helpers.py).
 # From the start, not only in the broker_url fixture: a test that commits a job without asking
 # for a worker still sends its message, and it must not land in a developer's queue.
 celery_app.conf.broker_url = TEST_BROKER_URL
@@ -42,6 +38,20 @@ def fresh_cache(settings):
         }
     }
     AxesProxyHandler.get_implementation(force=True)  # it keeps the cache it started with
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """For a module that makes users in every test: hashing their passwords properly would be
+    most of its run time. Ask for it before the users (usefixtures runs it first)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def upload_limits(settings):
+    """The documented upload limits, whatever the environment says."""
+    settings.UPLOAD_MAX_BYTES = 10 * MEGABYTE
+    settings.UPLOAD_MAX_PIXELS = 40_000_000
 
 
 @pytest.fixture(scope="session")
@@ -106,32 +116,54 @@ def broker_url():
     return TEST_BROKER_URL
 
 
-@contextmanager
-def running_worker(broker_url, queues=("generate", "store", "poster", "celery")):
-    """A real Celery worker thread consuming `queues` from the real Redis, until the block ends."""
-
-    def close_connections(**kwargs):
-        # The worker thread's connections would otherwise outlive the test database.
-        connections.close_all()
-
-    task_postrun.connect(close_connections, weak=False)
-    try:
-        with start_worker(
-            celery_app,
-            pool="threads",
-            concurrency=4,
-            queues=list(queues),
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=30,
-        ) as started:
-            yield started
-    finally:
-        task_postrun.disconnect(close_connections)
-
-
 @pytest.fixture
 def worker(broker_url, transactional_db, simulator):
     redis.Redis.from_url(broker_url).flushdb()
     with running_worker(broker_url) as started:
         yield started
+
+
+# --- The API (/v1/): personal tokens, and a client that sends them as the provider's key ---
+
+
+@pytest.fixture
+def token_for():
+    """token_for(user) -> the key of a new personal API token for `user`."""
+
+    def make(user, name="script"):
+        _, key = tokens.token_create(user=user, name=name)
+        return key
+
+    return make
+
+
+@pytest.fixture
+def alice_key(alice, token_for):
+    return token_for(alice, "alice's script")
+
+
+@pytest.fixture
+def bob_key(bob, token_for):
+    return token_for(bob, "bob's script")
+
+
+@pytest.fixture
+def api(client):
+    """The Django test client speaking to /v1/ with a key: api.post(key, path, json=...)."""
+
+    class Api:
+        def get(self, key, path, **extra):
+            return client.get(path, **_auth(key), **extra)
+
+        def post(self, key, path, *, json=None, data=None, **extra):
+            if json is not None:
+                return client.post(
+                    path, json, content_type="application/json", **_auth(key), **extra
+                )
+            return client.post(path, data or {}, **_auth(key), **extra)
+
+    return Api()
+
+
+def _auth(key):
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import imageio_ffmpeg
 from PIL import Image
 
+MEGABYTE = 1024 * 1024
+
 
 @dataclass
 class VideoInfo:

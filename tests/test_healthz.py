@@ -6,8 +6,7 @@ import socket
 import pytest
 from django.urls import reverse
 
-from tests.conftest import TEST_BROKER_URL
-from tests.helpers import run_with_settings
+from tests.helpers import TEST_BROKER_URL, run_with_settings
 from videostudio.celery import app as celery_app
 
 HEALTHZ = "/healthz"

@@ -17,12 +17,11 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from jobs import services
 from jobs.logcontext import JobIdFilter
 from jobs.models import Job
 from jobs.tasks import sweep
-from tests.helpers import run_with_settings, wait_for
-from tests.jobs.test_faults import database_url
+from tests.factories import submit
+from tests.helpers import database_url, run_with_settings, wait_for
 from videostudio.celery import app as celery_app
 from videostudio.logs import JsonFormatter
 
@@ -189,13 +188,7 @@ def test_every_worker_line_about_a_job_names_that_job(broker_url, simulator, ali
     node = f"logs-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     worker = start_json_worker(broker_url, simulator, media_root, node)
     try:
-        jobs = [
-            services.job_create(
-                owner=alice, prompt=f"logged {n}", model="ir/test-video", size="auto",
-                seconds="auto", response_format="url",
-            )
-            for n in range(2)
-        ]  # fmt: skip
+        jobs = [submit(alice, f"logged {n}") for n in range(2)]
         for job in jobs:
             wait_for(lambda job=job: finished_with_poster(job.pk), timeout=90, what="the jobs")
         sweep.delay()

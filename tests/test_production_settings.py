@@ -1,20 +1,8 @@
 """Production settings added for deployment: what a deployer's URLs keep, and what reports hide."""
 
-import json
-
 from django.views.debug import SafeExceptionReporterFilter, get_default_exception_reporter_filter
 
-from tests.helpers import run_with_settings
-
-
-def database_settings(**env) -> dict:
-    completed = run_with_settings(
-        "import json; from django.conf import settings; "
-        "print(json.dumps(settings.DATABASES['default'], default=str))",
-        check=True,
-        **env,
-    )
-    return json.loads(completed.stdout)
+from tests.helpers import database_settings
 
 
 def test_a_managed_databases_sslmode_survives_the_connection_pool():

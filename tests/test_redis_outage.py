@@ -15,8 +15,7 @@ from django.urls import reverse
 from jobs import services
 from jobs.models import Job
 from jobs.services import tokens
-from tests.conftest import running_worker
-from tests.helpers import wait_for
+from tests.helpers import running_worker, wait_for
 from tests.redis_server import RedisServer, broker
 from videostudio.celery import app as celery_app
 

@@ -21,6 +21,7 @@ from django.views.debug import SafeExceptionReporterFilter
 
 from jobs import imagerouter, services
 from jobs.models import CostEntry, Job, Notice
+from tests.factories import KLING, TEST_MODEL, form_data, submit
 from tests.helpers import wait_for
 
 KEY = "sk-live-S3CR3T-" + "p" * 40 + "-Qv7Zk9Wx"
@@ -70,12 +71,11 @@ def run_jobs(owner, simulator) -> list[Job]:
             simulator.inject({**fault, "match": {"prompt": prompt}})
         drop = fault and fault["kind"] == "drop"
         jobs.append(
-            services.job_create(
-                owner=owner,
-                prompt=prompt,
+            submit(
+                owner,
+                prompt,
                 # A dropped call to a priced model leaves a possible charge to reconcile.
-                model="kling/kling-2.1-standard" if drop else "ir/test-video",
-                size="auto",
+                model=KLING if drop else TEST_MODEL,
                 seconds="5",
                 response_format="b64_json" if "base64" in prompt else "url",
             )
@@ -235,13 +235,7 @@ def test_a_task_message_carries_only_the_job_id_and_never_the_api_key(
 
     response = alice_client.post(
         reverse("jobs:create"),
-        {
-            "prompt": "a lighthouse at night",
-            "model": "ir/test-video",
-            "size": "auto",
-            "seconds": "5",
-            "response_format": "url",
-        },
+        form_data(prompt="a lighthouse at night"),
     )
 
     job = Job.objects.get(owner=alice)

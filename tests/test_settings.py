@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_with_settings
+from tests.helpers import run_with_settings, settings_variables
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def settings_variables() -> set[str]:
-    source = (ROOT / "videostudio" / "settings.py").read_text()
-    return set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', source))
 
 
 def example_variables() -> set[str]:

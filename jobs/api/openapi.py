@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of /v1/, served at /v1/openapi.json.
 
 Hand-written, next to the views it describes, and checked against the live endpoints by
-tests/gateway/test_openapi.py (schemathesis): every status code and body the views return is
+tests/api/test_openapi.py (schemathesis): every status code and body the views return is
 here. Change both together.
 """
 

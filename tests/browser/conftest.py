@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+from tests.browser.helpers import ARTIFACTS, watch_for_csp
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -38,10 +39,6 @@ def page(browser):
     context.close()
 
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
 @pytest.fixture
 def screenshot(page, request):
     """Save a full-page screenshot to test-artifacts/. The caret is left alone: Playwright hides
@@ -56,30 +53,9 @@ def screenshot(page, request):
     return save
 
 
-def watch_for_csp(page, seen: list) -> None:
-    """Append to `seen` every console message reporting a Content-Security-Policy block, and
-    every uncaught page error."""
-    page.on(
-        "console",
-        lambda message: (
-            seen.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: seen.append(str(error)))
-
-
 @pytest.fixture
 def violations(page):
     """What the page reported against the Content-Security-Policy; tests assert it stays []."""
     seen = []
     watch_for_csp(page, seen)
     return seen
-
-
-def log_in(page, live_server, username="alice", password="alice-password-1"):  # noqa: S107 - the test user's
-    """Log in through the real form, as a person would, and wait for the landing page."""
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/jobs/new/")

@@ -1,15 +1,14 @@
 """The generate form in real Chromium: it follows the chosen model without a reload, previews
 the chosen image, prefills from an earlier video, fits a phone, and breaks no CSP rule."""
 
-from decimal import Decimal
-
 import pytest
 from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
 from jobs import services
 from jobs.models import Job, VideoModel
-from tests.browser.conftest import DESKTOP, PHONE, log_in
+from tests.browser.helpers import DESKTOP, PHONE, log_in
+from tests.factories import set_budget
 from tests.media import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -86,7 +85,7 @@ def test_choosing_a_model_changes_seconds_image_field_and_estimate_without_a_rel
 def test_the_estimate_warns_when_the_model_could_cost_more_than_is_left(
     live_server, simulator, catalog, alice, page, violations
 ):
-    services.budget_set(user=alice, monthly_limit=Decimal("0.55"), changed_by=None)
+    set_budget(alice, "0.55")
     log_in(page, live_server)
     expect(page.get_by_text("You have $0.55 left this month.")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)

@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 
 from jobs.models import Job
 from jobs.tasks import run_job
-from tests.browser.conftest import PHONE, log_in
+from tests.browser.helpers import PHONE, log_in
+from tests.factories import new_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,9 +25,7 @@ def poster_jpeg(color) -> ContentFile:
 
 
 def finished_job(owner, prompt, *, color=(40, 90, 160), status=Job.Status.SUCCEEDED, **fields):
-    job = Job.objects.create(
-        owner=owner, prompt=prompt, model="ir/test-video", seconds="5", status=status, **fields
-    )
+    job = new_job(owner, prompt, seconds="5", status=status, **fields)
     if status == Job.Status.SUCCEEDED:
         job.video.save(f"{job.pk}.mp4", ContentFile(b"\0\0\0\x18ftypmp42" + prompt.encode()))
         job.poster.save(f"{job.pk}.jpg", poster_jpeg(color))

@@ -7,14 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import services
 from jobs.models import Job
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.helpers import DESKTOP, PHONE
+from tests.factories import new_job, queued, submit, succeeded_in
 from tests.helpers import run_job_now, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-MODEL = "ir/test-video"
 # The status poll's URL, which carries the fragment's version (?v=) and the typical wait.
 STATUS_POLL = re.compile(r"/jobs/[^/]+/status/(\?.*)?$")
 
@@ -87,29 +86,18 @@ def hold_status_polls(page, *, answer_204: bool = False):
 
 
 def past_successes(owner, seconds: int, count: int = 3):
-    """Earlier jobs on MODEL that each took `seconds` from start to stored: the usual wait."""
-    finished = timezone.now() - timedelta(minutes=10)
+    """Earlier jobs on the test model that each took `seconds` from start to stored: the usual
+    wait."""
     for _ in range(count):
-        Job.objects.create(
-            owner=owner,
-            model=MODEL,
-            status=Job.Status.SUCCEEDED,
-            started_at=finished - timedelta(seconds=seconds),
-            finished_at=finished,
-            cost=0,
-        )
+        succeeded_in(owner, seconds, minutes_ago=10)
 
 
 def test_a_queued_job_shows_its_place_in_both_queues(
     live_server, simulator, catalog, page, screenshot, violations, alice, bob
 ):
-    now = timezone.now()
-    for owner, prompt, ago in ((bob, "bob's first", 30), (alice, "my first", 20)):
-        ahead = Job.objects.create(owner=owner, prompt=prompt, model=MODEL)
-        Job.objects.filter(pk=ahead.pk).update(created_at=now - timedelta(seconds=ago))
-    job = Job.objects.create(
-        owner=alice, prompt="a paper boat drifting down a rainy street gutter", model=MODEL
-    )
+    queued(bob, "bob's first", ago=30)
+    queued(alice, "my first", ago=20)
+    job = new_job(alice, "a paper boat drifting down a rainy street gutter")
 
     open_job_as_alice(page, live_server, job)
 
@@ -129,7 +117,7 @@ def test_polls_answer_204_until_the_job_changes_and_the_new_fragment_keeps_the_b
     live_server, simulator, catalog, page, violations, alice
 ):
     past_successes(alice, seconds=30)
-    job = Job.objects.create(owner=alice, prompt="a fox in fresh snow", model=MODEL)
+    job = new_job(alice, "a fox in fresh snow")
     answers = []
     page.on(
         "response",
@@ -171,10 +159,9 @@ def test_the_elapsed_timer_ticks_and_the_bar_turns_indeterminate_past_the_usual_
     live_server, simulator, catalog, page, screenshot, violations, alice
 ):
     past_successes(alice, seconds=10)
-    job = Job.objects.create(
-        owner=alice,
-        prompt="a hummingbird hovering over a red flower, slow motion",
-        model=MODEL,
+    job = new_job(
+        alice,
+        "a hummingbird hovering over a red flower, slow motion",
         status=Job.Status.RUNNING,
         attempt=1,
         started_at=timezone.now() - timedelta(seconds=1),
@@ -205,12 +192,9 @@ def test_the_elapsed_timer_ticks_and_the_bar_turns_indeterminate_past_the_usual_
 def test_a_finished_job_plays_in_the_page_and_fits_a_phone(
     live_server, worker, simulator, catalog, page, screenshot, violations, alice
 ):
-    job = services.job_create(
-        owner=alice,
-        prompt="a lighthouse in a storm, waves crashing",
-        model=MODEL,
-        size="auto",
-        seconds="auto",
+    job = submit(
+        alice,
+        "a lighthouse in a storm, waves crashing",
         response_format=Job.ResponseFormat.B64_EPHEMERAL,
     )
 
@@ -259,10 +243,9 @@ def test_an_opted_in_hidden_tab_gets_a_notification_when_the_job_is_done(
     page.context.grant_permissions(["notifications"], origin=live_server.url)
     page.add_init_script(RECORD_NOTIFICATIONS)
     # Stored inline (b64), so finishing it here sends no message to any queue.
-    job = Job.objects.create(
-        owner=alice,
-        prompt="a red kite over green hills",
-        model=MODEL,
+    job = new_job(
+        alice,
+        "a red kite over green hills",
         response_format=Job.ResponseFormat.B64_EPHEMERAL,
     )
     polls = hold_status_polls(page)
@@ -301,7 +284,7 @@ def test_a_browser_without_notifications_is_not_offered_them(
     live_server, simulator, catalog, page, violations, alice
 ):
     page.add_init_script("delete window.Notification")
-    job = Job.objects.create(owner=alice, prompt="a quiet pond at dawn", model=MODEL)
+    job = new_job(alice, "a quiet pond at dawn")
 
     open_job_as_alice(page, live_server, job)
 

@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 
 from jobs import selectors
-from tests.helpers import make_entry
-from tests.jobs.test_review import KLING, VEO
+from tests.factories import KLING, VEO, make_entry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from jobs.models import Job
-from tests.browser.conftest import log_in
+from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ stops being able to the moment she revokes it."""
 import pytest
 
 from jobs.models import Job
-from tests.browser.conftest import ARTIFACTS, watch_for_csp
+from tests.browser.helpers import ARTIFACTS, watch_for_csp
 from tests.helpers import run_job_now
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

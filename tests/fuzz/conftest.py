@@ -1,11 +1,10 @@
-"""Fixtures for the hostile-input tests: the API's (tokens, the `api` client) and a job of
-alice's with a video, to aim inputs at."""
+"""Fixtures for the hostile-input tests: a job of alice's with a video, to aim inputs at (the
+API's tokens and `api` client come from tests/conftest.py)."""
 
 import pytest
 from django.core.files.base import ContentFile
 
 from jobs.models import Job
-from tests.gateway.conftest import alice_key, api, bob_key, token_for  # noqa: F401
 
 VIDEO = bytes(range(250)) * 4
 
@@ -33,7 +32,5 @@ def alices_live_job(alice):
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Hundreds of log-ins and sign-ups: a fast hasher keeps the fuzzing to requests, not to
-    PBKDF2. Nothing here tests password storage."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _fast_passwords(fast_passwords):
+    """Hundreds of log-ins and sign-ups: the fuzzing is of requests, not of PBKDF2."""

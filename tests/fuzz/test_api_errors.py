@@ -3,8 +3,8 @@
 import pytest
 from django.test import override_settings
 
+from tests.api.helpers import GENERATIONS
 from tests.fuzz.test_headers import FailingMiddleware  # noqa: F401 (named in MIDDLEWARE below)
-from tests.gateway.conftest import GENERATIONS
 
 
 def provider_error(response, status: int) -> dict:

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobs.models import CostEntry, Job
+from tests.api.helpers import GENERATIONS
 from tests.fuzz.strategies import GENERATION_FIELDS, generation_bodies, hostile_text, query_for
 from tests.fuzz.test_fuzz_pages import EXAMPLES, FUZZ, FUZZ_EACH
-from tests.gateway.conftest import GENERATIONS
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 

@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.urls import path, reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 
-from tests.gateway.conftest import GENERATIONS
+from tests.api.helpers import GENERATIONS
 from tests.jobs.test_job_page import live_poll
 from videostudio.headers import content_security_policy
 from videostudio.urls import urlpatterns as studio_urlpatterns

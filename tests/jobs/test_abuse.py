@@ -1,26 +1,20 @@
 """Abuse: guessing passwords, flooding the queue. Each limit answers with what to do next."""
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
 from jobs import services
 from jobs.models import Job
+from tests.factories import form_data, submit
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
-FORM = {
-    "prompt": "a paper boat on a puddle",
-    "model": "ir/test-video",
-    "size": "auto",
-    "seconds": "5",
-    "response_format": "url",
-}
+FORM = form_data()
 
 
 def log_in(username, password, *, address="203.0.113.7", **headers):
@@ -162,34 +156,9 @@ def test_finished_and_storing_jobs_do_not_count_against_the_cap(alice_client, al
 def test_twenty_simultaneous_submits_never_pass_the_active_job_cap(alice, broker_url, settings):
     settings.JOB_ACTIVE_LIMIT = 5
     settings.JOB_SUBMITS_PER_MINUTE = 0
-    barrier = threading.Barrier(20)
-    accepted, refused, errors = [], [], []
-
-    def attempt(n):
-        try:
-            barrier.wait()
-            accepted.append(
-                services.job_create(
-                    owner=alice,
-                    prompt=f"race {n}",
-                    model="ir/test-video",
-                    size="auto",
-                    seconds="auto",
-                    response_format="url",
-                )
-            )
-        except services.TooManyActiveJobsError:
-            refused.append(n)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    accepted, refused, errors = at_once(
+        20, lambda n: submit(alice, f"race {n}"), services.TooManyActiveJobsError
+    )
 
     assert errors == []
     assert len(accepted) == 5 and len(refused) == 15

@@ -6,6 +6,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from jobs.models import Job
+from tests.factories import new_job
 
 # Pages anyone may open: signing in and up, the admin's own login machinery, and the health check
 # (which says only "ok" or which part is down).
@@ -53,10 +54,9 @@ def every_url():
 def alices_job(alice):
     # Finished and shared, so a wrong token proves the lookup is exact, and a stranger's share or
     # unshare would show as a change.
-    return Job.objects.create(
-        owner=alice, prompt="alice's secret", model="ir/test-video",
-        status=Job.Status.SUCCEEDED, share_token="alices-real-share-token",
-    )  # fmt: skip
+    return new_job(
+        alice, "alice's secret", status=Job.Status.SUCCEEDED, share_token="alices-real-share-token"
+    )
 
 
 def refused(response) -> bool:

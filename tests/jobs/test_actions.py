@@ -1,52 +1,30 @@
 """What a person does with a job after submitting it: cancel, retry, delete; and the admin notice
 that an out-of-credit provider account raises."""
 
-import io
-import re
-
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils.html import strip_tags
-from PIL import Image
 
 from jobs import services
 from jobs.models import Job, Notice, VideoModel
 from jobs.templatetags.studio import usd
-from tests.helpers import run_job_now
+from tests.factories import KLING, new_job, submit
+from tests.helpers import run_job_now, visible_text
+from tests.media import image_bytes
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
-PRICED_MODEL = "kling/kling-2.1-standard"  # calculated price, $0.18 to $0.50
-
-
-def visible_text(response) -> str:
-    """The page as a person reads it: no tags, runs of whitespace as one space."""
-    return re.sub(r"\s+", " ", strip_tags(response.content.decode())).strip()
+PRICED_MODEL = KLING  # calculated price, $0.18 to $0.50
 
 
 def png_upload(name="garden.png"):
-    buffer = io.BytesIO()
-    Image.new("RGB", (80, 60), (30, 160, 90)).save(buffer, "PNG")
-    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
-
-
-def new_job(owner, *, model="ir/test-video", image=None, response_format="url", prompt=None):
-    return services.job_create(
-        owner=owner,
-        prompt=prompt or "a heron lands on a pier",
-        model=model,
-        size="auto",
-        seconds="5",
-        response_format=response_format,
-        image=image,
-    )
+    return SimpleUploadedFile(name, image_bytes("PNG", (80, 60)), content_type="image/png")
 
 
 @pytest.fixture
 def queued_job(alice):
-    return Job.objects.create(owner=alice, prompt="a cat on a skateboard", model="ir/test-video")
+    return new_job(alice, "a cat on a skateboard")
 
 
 @pytest.fixture
@@ -65,7 +43,9 @@ def refused_job(alice):
 def unknown_outcome_job(alice, simulator):
     """A priced job with an input image whose connection dropped mid-generation."""
     simulator.inject({"kind": "drop", "after_seconds": 0.2})
-    job = new_job(alice, model=PRICED_MODEL, image=png_upload())
+    job = submit(
+        alice, "a heron lands on a pier", model=PRICED_MODEL, seconds="5", image=png_upload()
+    )
     run_job_now(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED and job.outcome_unknown, job.error
@@ -208,7 +188,7 @@ def test_retry_of_a_job_without_an_image_makes_one_without_an_image(alice_client
 
 
 def test_a_succeeded_job_cannot_be_retried(alice_client, alice, simulator):
-    job = new_job(alice)
+    job = submit(alice)
     run_job_now(job.pk)
 
     page = alice_client.get(reverse("jobs:retry", args=[job.pk]), follow=True)
@@ -226,7 +206,7 @@ def test_a_succeeded_job_cannot_be_retried(alice_client, alice, simulator):
 @pytest.fixture
 def finished_priced_job(alice, simulator):
     """A priced job with an input image, generated and stored for real."""
-    job = new_job(alice, model=PRICED_MODEL, image=png_upload(), prompt="a lighthouse at dusk")
+    job = submit(alice, "a lighthouse at dusk", model=PRICED_MODEL, seconds="5", image=png_upload())
     run_job_now(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -312,7 +292,7 @@ def test_an_out_of_credit_provider_fails_the_job_free_and_raises_one_admin_notic
         {"kind": "insufficient_credits", "status": 500},
         {"kind": "insufficient_credits", "status": 500},
     )
-    first, second = new_job(alice), new_job(alice)
+    first, second = submit(alice), submit(alice)
 
     services.job_run(job_id=first.pk)
     services.job_run(job_id=second.pk)
@@ -331,7 +311,7 @@ def test_staff_see_the_open_notice_in_the_header_and_others_do_not(
     admin_client, alice_client, alice, simulator
 ):
     simulator.inject({"kind": "insufficient_credits", "status": 500})
-    services.job_run(job_id=new_job(alice).pk)
+    services.job_run(job_id=submit(alice).pk)
 
     staff_page = admin_client.get(reverse("jobs:create"))
     person_page = alice_client.get(reverse("jobs:create"))

@@ -1,34 +1,27 @@
 """Budgets and the ledger: holds placed atomically at submit, settled at every terminal state."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs import services
 from jobs.models import Budget, CostEntry, Job, VideoModel
-from tests.helpers import run_job_now
+from tests import factories
+from tests.factories import KLING, form_data, set_budget
+from tests.helpers import at_once, run_job_now
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
 
-def submit(owner, model="kling/kling-2.1-standard", prompt="a test"):
-    return services.job_create(
-        owner=owner,
-        prompt=prompt,
-        model=model,
-        size="auto",
-        seconds="5" if model.startswith("kling") else "auto",
-        response_format="b64_json",
-    )
-
-
-def set_budget(user, limit):
-    services.budget_set(user=user, monthly_limit=Decimal(limit), changed_by=None)
+def submit(owner, model=KLING, prompt="a test"):
+    """factories.submit on Kling unless told otherwise: for 5 seconds (Kling has no auto), and a
+    b64_json result."""
+    seconds = "5" if model == KLING else "auto"
+    return factories.submit(owner, prompt, model=model, seconds=seconds, response_format="b64_json")
 
 
 # --- Holds at submit --------------------------------------------------------------------------
@@ -45,13 +38,7 @@ def test_a_submit_over_budget_is_refused_with_the_amounts_and_saves_nothing(alic
 
     response = alice_client.post(
         reverse("jobs:create"),
-        {
-            "prompt": "one more",
-            "model": "kling/kling-2.1-standard",
-            "size": "auto",
-            "seconds": "5",
-            "response_format": "url",
-        },
+        form_data(prompt="one more", model=KLING),
     )
 
     assert response.status_code == 200
@@ -137,14 +124,7 @@ def test_an_unknown_outcome_releases_the_hold_into_a_pending_possible_cost(alice
 def test_a_failed_store_keeps_the_charge(alice, simulator, settings):
     settings.STORE_RETRY_DELAY = 0
     simulator.inject({"kind": "download_fail", "times": 10, "mode": "error"})
-    job = services.job_create(
-        owner=alice,
-        prompt="lost",
-        model="kling/kling-2.1-standard",
-        size="auto",
-        seconds="5",
-        response_format="url",
-    )
+    job = factories.submit(alice, "lost", model=KLING, seconds="5")
 
     run_job_now(job.pk)
 
@@ -259,25 +239,11 @@ def test_fifty_simultaneous_submits_never_hold_more_than_the_budget(alice, broke
         synced_at=timezone.now(),
     )
     set_budget(alice, "1.00")
-    barrier = threading.Barrier(50)
-    accepted, refused, errors = [], [], []
-
-    def attempt(n):
-        try:
-            barrier.wait()
-            accepted.append(submit(alice, model="test/three-cents", prompt=f"race {n}"))
-        except services.OverBudgetError:
-            refused.append(n)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    accepted, refused, errors = at_once(
+        50,
+        lambda n: submit(alice, model="test/three-cents", prompt=f"race {n}"),
+        services.OverBudgetError,
+    )
 
     held = sum(job.hold for job in Job.objects.filter(owner=alice))
     assert errors == []

@@ -7,10 +7,9 @@ from django.urls import reverse
 
 from jobs import imagerouter, services
 from jobs.models import Job, VideoModel
+from tests.factories import KLING, form_data, succeeded_in
 
 pytestmark = pytest.mark.usefixtures("catalog")
-
-FORM = {"prompt": "a glass of water", "size": "auto", "seconds": "auto", "response_format": "url"}
 
 
 def hide(model_id, visibility=VideoModel.Visibility.HIDDEN):
@@ -67,7 +66,7 @@ def test_a_hidden_model_sent_anyway_is_refused_at_the_field(alice_client, alice)
     hide("kling/kling-2.1-standard")
 
     response = alice_client.post(
-        reverse("jobs:create"), {**FORM, "model": "kling/kling-2.1-standard"}
+        reverse("jobs:create"), form_data(prompt="a glass of water", model=KLING, seconds="auto")
     )
 
     assert "is not a model this studio offers" in str(response.context["form"].errors["model"])
@@ -108,26 +107,14 @@ def test_admins_set_visibility_from_the_model_list(admin_client):
 # --- Waits and queue places ---------------------------------------------------------------------
 
 
-def finished(owner, model, seconds, *, status=Job.Status.SUCCEEDED, ago=0):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    end = timezone.now() - timedelta(minutes=ago)
-    return Job.objects.create(
-        owner=owner, model=model, status=status,
-        started_at=end - timedelta(seconds=seconds), finished_at=end,
-    )  # fmt: skip
-
-
 def test_the_typical_wait_is_the_median_of_this_models_recent_successes(alice):
     from jobs.selectors import typical_wait
 
     assert typical_wait(model_id="kling/kling-2.1-standard") is None
     for seconds in (40, 60, 600):
-        finished(alice, "kling/kling-2.1-standard", seconds)
-    finished(alice, "kling/kling-2.1-standard", 5, status=Job.Status.FAILED)
-    finished(alice, "openai/sora-2", 1)
+        succeeded_in(alice, seconds, model="kling/kling-2.1-standard")
+    succeeded_in(alice, 5, model="kling/kling-2.1-standard", status=Job.Status.FAILED)
+    succeeded_in(alice, 1, model="openai/sora-2")
 
     wait = typical_wait(model_id="kling/kling-2.1-standard")
     assert (wait.seconds, wait.sample) == (60, 3)
@@ -137,9 +124,9 @@ def test_the_typical_wait_forgets_old_history(alice):
     from jobs.selectors import LATENCY_SAMPLE, typical_wait
 
     for n in range(LATENCY_SAMPLE):
-        finished(alice, "openai/sora-2", 300, ago=1000 + n)  # slow, long ago
+        succeeded_in(alice, 300, model="openai/sora-2", minutes_ago=1000 + n)  # slow, long ago
     for n in range(LATENCY_SAMPLE):
-        finished(alice, "openai/sora-2", 30, ago=n)  # fast, lately
+        succeeded_in(alice, 30, model="openai/sora-2", minutes_ago=n)  # fast, lately
 
     wait = typical_wait(model_id="openai/sora-2")
     assert (wait.seconds, wait.sample) == (30, LATENCY_SAMPLE)

@@ -18,32 +18,12 @@ from django.db import connections
 from jobs import services
 from jobs.models import Job
 from jobs.tasks import run_job
-from tests.conftest import running_worker
-from tests.helpers import wait_for
+from tests.factories import submit
+from tests.helpers import database_url, running_worker, wait_for, wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("catalog")]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def submit(owner, prompt, *, model="ir/test-video", response_format="url", seconds="auto"):
-    return services.job_create(
-        owner=owner,
-        prompt=prompt,
-        model=model,
-        size="auto",
-        seconds=seconds,
-        response_format=response_format,
-    )
-
-
-def finished(job_id):
-    job = Job.objects.get(pk=job_id)
-    return job if job.is_terminal else None
-
-
-def wait_until_finished(job, timeout=60):
-    return wait_for(lambda: finished(job.pk), timeout=timeout, what=f"job {job.pk} to finish")
 
 
 # 1 ------------------------------------------------------------------------------------------------
@@ -167,14 +147,6 @@ def test_a_download_that_never_works_fails_without_calling_the_api_again(
 
 
 # 6 ------------------------------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    db = django_settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def start_worker_process(broker_url, simulator, media_root) -> subprocess.Popen:

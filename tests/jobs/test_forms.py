@@ -11,22 +11,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import selectors, services
+from jobs import selectors
 from jobs.forms import JobForm
 from jobs.models import Budget, CostEntry, Job, VideoModel
 from jobs.selectors import catalog_models
-from tests.media import blank_png, image_bytes
+from tests.factories import form_data, set_budget
+from tests.media import MEGABYTE, blank_png, image_bytes
 
-pytestmark = pytest.mark.usefixtures("catalog")
+pytestmark = pytest.mark.usefixtures("catalog", "upload_limits")
 
-MEGABYTE = 1024 * 1024
-
-
-@pytest.fixture(autouse=True)
-def upload_limits(settings):
-    """The documented defaults, whatever the environment says."""
-    settings.UPLOAD_MAX_BYTES = 10 * MEGABYTE
-    settings.UPLOAD_MAX_PIXELS = 40_000_000
+FIELDS = form_data(prompt="a lighthouse in a storm", seconds="auto")  # a valid request
 
 
 def sizeless_model(**fields) -> VideoModel:
@@ -48,14 +42,7 @@ def sizeless_model(**fields) -> VideoModel:
 
 
 def make_form(files=None, models=None, **data):
-    fields = {
-        "prompt": "a lighthouse in a storm",
-        "model": "ir/test-video",
-        "size": "auto",
-        "seconds": "auto",
-        "response_format": "url",
-        **data,
-    }
+    fields = {**FIELDS, **data}
     return JobForm(fields, files or {}, models=models or list(catalog_models(user=AnonymousUser())))
 
 
@@ -232,6 +219,25 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) * 6 // 10]
 
 
+# Uploads the image field refuses, two lines each: id, file name, its bytes (made when the
+# test runs), its content type, and the message.
+REFUSED_UPLOADS = [
+    ("not-an-image", "notes.txt", lambda: b"just some notes\n" * 20, "text/plain",
+     "This file is not an image. Choose a PNG, JPEG or WebP picture."),
+    ("gif", "in.gif", lambda: image_bytes("GIF"), "image/gif",
+     "GIF images are not accepted: use PNG, JPEG or WebP."),
+    ("too-many-bytes", "in.png", lambda: image_bytes() + bytes(11 * MEGABYTE - 1000), "image/png",
+     "This file is 11 MB; the most we accept is 10 MB. Save a smaller image and try again."),
+    ("decompression-bomb", "bomb.png", lambda: blank_png(20_000, 20_000), "image/png",
+     "This image is 20000 × 20000 pixels; the most we accept is 40 megapixels."),
+    ("jpeg-named-png", "photo.png", lambda: image_bytes("JPEG"), "image/png",
+     "This file is named .png but holds a JPEG image. Rename it to end in .jpg and try again."),
+    ("png-sent-as-jpeg", "photo", image_bytes, "image/jpeg",
+     "This file was sent as image/jpeg but holds a PNG image."),
+    ("truncated-jpeg", "cut.jpg", truncated_jpeg, "image/jpeg",
+     "not an image we can read"),
+]  # fmt: skip
+
 REFUSED_SUBMITS = [
     pytest.param(
         {"model": "openai/sora-2", "seconds": "4", "prompt": "   "},
@@ -285,61 +291,16 @@ REFUSED_SUBMITS = [
         "openai/sora-2 does not take an input image.",
         id="image-for-text-only-model",
     ),
-    pytest.param(
-        {},
-        a_file("notes.txt", lambda: b"just some notes\n" * 20, "text/plain"),
-        "image",
-        "This file is not an image. Choose a PNG, JPEG or WebP picture.",
-        id="not-an-image",
-    ),
-    pytest.param(
-        {},
-        a_file("in.gif", lambda: image_bytes("GIF"), "image/gif"),
-        "image",
-        "GIF images are not accepted: use PNG, JPEG or WebP.",
-        id="gif",
-    ),
-    pytest.param(
-        {},
-        a_file("in.png", lambda: image_bytes() + bytes(11 * MEGABYTE - 1000), "image/png"),
-        "image",
-        "This file is 11 MB; the most we accept is 10 MB. Save a smaller image and try again.",
-        id="too-many-bytes",
-    ),
-    pytest.param(
-        {},
-        a_file("bomb.png", lambda: blank_png(20_000, 20_000), "image/png"),
-        "image",
-        "This image is 20000 × 20000 pixels; the most we accept is 40 megapixels.",
-        id="decompression-bomb",
-    ),
-    pytest.param(
-        {},
-        a_file("photo.png", lambda: image_bytes("JPEG"), "image/png"),
-        "image",
-        "This file is named .png but holds a JPEG image. Rename it to end in .jpg and try again.",
-        id="jpeg-named-png",
-    ),
-    pytest.param(
-        {},
-        a_file("photo", image_bytes, "image/jpeg"),
-        "image",
-        "This file was sent as image/jpeg but holds a PNG image.",
-        id="png-sent-as-jpeg",
-    ),
-    pytest.param(
-        {},
-        a_file("cut.jpg", truncated_jpeg, "image/jpeg"),
-        "image",
-        "not an image we can read",
-        id="truncated-jpeg",
+    *(
+        pytest.param({}, a_file(name, make_data, content_type), "image", message, id=id_)
+        for id_, name, make_data, content_type, message in REFUSED_UPLOADS
     ),
 ]
 
 
 @pytest.fixture
 def alice_with_a_budget(alice):
-    services.budget_set(user=alice, monthly_limit=Decimal("5.00"), changed_by=None)
+    set_budget(alice, "5.00")
     return alice
 
 
@@ -348,14 +309,7 @@ def test_a_refused_submit_shows_why_at_the_field_and_saves_and_charges_nothing(
     alice_client, alice_with_a_budget, media_root, fields, file, field, message
 ):
     sizeless_model().save()
-    data = {
-        "prompt": "a lighthouse in a storm",
-        "model": "ir/test-video",
-        "size": "auto",
-        "seconds": "auto",
-        "response_format": "url",
-        **fields,
-    }
+    data = {**FIELDS, **fields}
     if file:
         data["image"] = file()
 

@@ -6,35 +6,27 @@ import pytest
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from jobs import services
 from jobs.frames import FrameError, frame_image
 from jobs.models import Job
-from tests.helpers import run_job_now
+from tests.factories import stored_job
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
 
 @pytest.fixture
-def stored_job(alice):
-    job = services.job_create(
-        owner=alice, prompt="a clock ticking", model="ir/test-video", size="640x360",
-        seconds="auto", response_format="b64_json",
-    )  # fmt: skip
-    run_job_now(job.pk)
-    job.refresh_from_db()
-    assert job.video
-    return job
+def alices_video(alice):
+    return stored_job(alice, "a clock ticking")
 
 
-def test_the_first_frame_is_a_jpeg_of_the_videos_size(stored_job):
-    picture = Image.open(io.BytesIO(frame_image(stored_job.video)))
+def test_the_first_frame_is_a_jpeg_of_the_videos_size(alices_video):
+    picture = Image.open(io.BytesIO(frame_image(alices_video.video)))
     assert picture.format == "JPEG"
     assert picture.size == (640, 360)
 
 
-def test_the_last_frame_is_a_lossless_png_and_differs_from_the_first(stored_job):
-    first = Image.open(io.BytesIO(frame_image(stored_job.video, image_format="png")))
-    last = Image.open(io.BytesIO(frame_image(stored_job.video, last=True, image_format="png")))
+def test_the_last_frame_is_a_lossless_png_and_differs_from_the_first(alices_video):
+    first = Image.open(io.BytesIO(frame_image(alices_video.video, image_format="png")))
+    last = Image.open(io.BytesIO(frame_image(alices_video.video, last=True, image_format="png")))
 
     assert last.format == "PNG" and last.size == (640, 360)
     assert first.tobytes() != last.tobytes()  # the simulator's frames move

@@ -11,11 +11,11 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
-from django.utils.html import strip_tags
 
 from jobs.gallery_forms import MAX_SELECTION
 from jobs.models import Job
 from jobs.views.gallery import ZIP_CHUNK_BYTES, zip_entry_name, zip_stream
+from tests.helpers import visible_text
 
 DONE = Job.Status.SUCCEEDED
 GALLERY = reverse("jobs:list")
@@ -42,10 +42,6 @@ def titles(response) -> list[str]:
     return re.findall(
         r'class="job-card-title"><a href="[^"]+">([^<]*)</a>', response.content.decode()
     )
-
-
-def visible_text(response) -> str:
-    return re.sub(r"\s+", " ", strip_tags(response.content.decode())).strip()
 
 
 def messages_of(response) -> list[str]:

@@ -3,7 +3,6 @@ against the usual wait, and, once done, the player and what to do next."""
 
 from datetime import timedelta
 from decimal import Decimal
-from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -18,95 +17,13 @@ from django.utils import timezone
 from pytest_django.asserts import assertInHTML
 
 from jobs.models import Job
+from tests.factories import new_job, queued, running, succeeded_in
+from tests.helpers import Elements, live_poll, page, poll_query, poll_url, status_fragment
 from tests.media import image_bytes
-
-MODEL = "ir/test-video"
-
-
-def queued(owner, prompt, *, ago: int) -> Job:
-    """A queued job created `ago` seconds ago: the queue's order is created_at's, so tests set it
-    rather than trusting two inserts to land on different microseconds."""
-    job = Job.objects.create(owner=owner, prompt=prompt, model=MODEL)
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=ago))
-    return Job.objects.get(pk=job.pk)
-
-
-def running(owner, *, for_seconds: int, model: str = MODEL) -> Job:
-    return Job.objects.create(
-        owner=owner,
-        prompt="a fox in the snow",
-        model=model,
-        status=Job.Status.RUNNING,
-        attempt=1,
-        started_at=timezone.now() - timedelta(seconds=for_seconds),
-    )
-
-
-def succeeded_in(owner, seconds: int, *, model: str = MODEL) -> Job:
-    """A past success that took `seconds` from start to stored video: the wait history."""
-    finished = timezone.now() - timedelta(minutes=5)
-    return Job.objects.create(
-        owner=owner,
-        model=model,
-        status=Job.Status.SUCCEEDED,
-        started_at=finished - timedelta(seconds=seconds),
-        finished_at=finished,
-        cost=0,
-    )
-
-
-def finished(owner, status, **fields) -> Job:
-    return Job.objects.create(
-        owner=owner, prompt="a paper boat on a river", model=MODEL, status=status, **fields
-    )
-
-
-def status_fragment(client, job, **query):
-    return client.get(reverse("jobs:status", args=[job.pk]), query)
 
 
 def queue_place(client, job):
     return client.get(reverse("jobs:detail", args=[job.pk]), {"part": "queue"})
-
-
-def poll_url(html: str) -> str:
-    """The URL the status fragment polls, as htmx will read it."""
-    return Elements(html).one("section")["hx-get"]
-
-
-def poll_query(html: str) -> dict[str, str]:
-    """The query the status fragment's poll carries: its version (v), its poll pass (p) and the
-    typical wait (wait)."""
-    return dict(parse_qsl(urlsplit(poll_url(html)).query))
-
-
-def live_poll(client, job) -> dict[str, str]:
-    """What the job page that `client` opens now will poll with."""
-    return poll_query(page(client, job))
-
-
-def page(client, job) -> str:
-    return client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
-
-
-class Elements(HTMLParser):
-    """Every start tag's attributes, by tag name, as the browser will see them (entities
-    decoded), so a test can read an href or see that an attribute is missing."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.found: dict[str, list[dict]] = {}
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        self.found.setdefault(tag, []).append(dict(attrs))
-
-    def all(self, tag) -> list[dict]:
-        return self.found.get(tag, [])
-
-    def one(self, tag) -> dict:
-        (element,) = self.all(tag)
-        return element
 
 
 def link_hrefs(html: str) -> set[str]:
@@ -283,7 +200,7 @@ def test_without_history_a_running_job_gives_the_honest_range_and_no_bar(alice_c
 
 def test_a_live_job_offers_the_notification_and_a_finished_one_does_not(alice_client, alice):
     live = page(alice_client, running(alice, for_seconds=5))
-    done = page(alice_client, finished(alice, Job.Status.SUCCEEDED, cost=0))
+    done = page(alice_client, new_job(alice, status=Job.Status.SUCCEEDED, cost=0))
 
     assert "Notify me when it's ready" in live
     assert "Notify me" not in done
@@ -294,7 +211,7 @@ def test_a_live_job_offers_the_notification_and_a_finished_one_does_not(alice_cl
 
 @pytest.fixture
 def done_job(alice):
-    job = finished(alice, Job.Status.SUCCEEDED, cost=Decimal("0.25"), latency_ms=12_345)
+    job = new_job(alice, status=Job.Status.SUCCEEDED, cost=Decimal("0.25"), latency_ms=12_345)
     job.video.save("video.mp4", ContentFile(b"\0" * 64))
     return job
 
@@ -337,7 +254,7 @@ def test_a_finished_job_links_to_generate_again_edit_and_use_as_input(alice_clie
 def test_a_failed_or_canceled_job_can_be_run_again_but_has_no_frame_to_use(
     alice_client, alice, status
 ):
-    job = finished(alice, status, error="ImageRouter refused this request: prompt rejected.")
+    job = new_job(alice, status=status, error="ImageRouter refused this request: prompt rejected.")
 
     html = page(alice_client, job)
 
@@ -354,7 +271,7 @@ def test_a_failed_or_canceled_job_can_be_run_again_but_has_no_frame_to_use(
 
 @pytest.mark.parametrize("status", sorted(Job.TERMINAL))
 def test_a_terminal_fragment_answers_286_and_marks_itself_terminal(alice_client, alice, status):
-    job = finished(alice, status)
+    job = new_job(alice, status=status)
 
     response = status_fragment(alice_client, job)
 
@@ -369,7 +286,7 @@ def test_a_terminal_fragment_answers_286_and_marks_itself_terminal(alice_client,
 def test_a_live_fragment_answers_200_and_keeps_polling_with_its_version(
     alice_client, alice, status
 ):
-    job = finished(alice, status, attempt=1, started_at=timezone.now())
+    job = new_job(alice, status=status, attempt=1, started_at=timezone.now())
 
     response = status_fragment(alice_client, job)
 
@@ -389,7 +306,7 @@ def test_a_live_fragment_answers_200_and_keeps_polling_with_its_version(
 def test_an_unchanged_poll_answers_204_with_no_body_for_one_query(
     alice_client, alice, status, django_assert_num_queries
 ):
-    job = finished(alice, status, attempt=1, started_at=timezone.now())
+    job = new_job(alice, status=status, attempt=1, started_at=timezone.now())
     query = poll_query(page(alice_client, job))
 
     with django_assert_num_queries(1):  # the job and the user together, by primary key
@@ -445,7 +362,7 @@ def test_the_poll_costs_one_query_unchanged_three_on_a_change_and_no_render_in_b
 
 @pytest.mark.parametrize("status", sorted(Job.TERMINAL))
 def test_a_finished_job_answers_286_whatever_version_the_poll_claims(alice_client, alice, status):
-    job = finished(alice, status, attempt=1)
+    job = new_job(alice, status=status, attempt=1)
 
     for version in (f"{status}.1", "running.1", ""):
         response = status_fragment(alice_client, job, v=version)
@@ -634,7 +551,7 @@ def test_the_204_still_carries_the_security_headers(alice_client, alice, setting
 @pytest.mark.parametrize("name", ["jobs:detail", "jobs:status"])
 @pytest.mark.parametrize("status", [Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.SUCCEEDED])
 def test_bob_gets_404_on_alices_job_page_in_every_state(client, alice, bob, name, status):
-    job = finished(alice, status, started_at=timezone.now())
+    job = new_job(alice, status=status, started_at=timezone.now())
     client.force_login(bob)
 
     assert client.get(reverse(name, args=[job.pk])).status_code == 404

@@ -5,8 +5,8 @@ with DATABASE_PREPARED_STATEMENTS=false and nothing is prepared at all."""
 import pytest
 from django.db import connection
 
-from tests.jobs.test_job_page import live_poll, running, status_fragment
-from tests.test_production_settings import database_settings
+from tests.factories import running
+from tests.helpers import database_settings, live_poll, status_fragment
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql",

@@ -13,25 +13,15 @@ from PIL import Image
 
 from jobs import frames, services
 from jobs.models import Job
-from tests.helpers import run_job_now
+from tests.factories import new_job, stored_job
 
 # broker_url: a URL result sends its store task, which must go to the tests' Redis database.
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
 
-def stored_job(owner, response_format="b64_json") -> Job:
-    job = Job.objects.create(
-        owner=owner, prompt="a kite over a beach", model="ir/test-video", size="640x360",
-        response_format=response_format,
-    )  # fmt: skip
-    run_job_now(job.pk)
-    job.refresh_from_db()
-    return job
-
-
 @pytest.mark.parametrize("response_format", ["url", "b64_json"])
 def test_a_stored_video_gets_a_jpeg_poster_of_its_size(alice, response_format):
-    job = stored_job(alice, response_format)
+    job = stored_job(alice, response_format=response_format)
 
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.poster.name == f"posters/{job.created_at:%Y/%m}/{job.pk}.jpg"
@@ -46,7 +36,7 @@ def test_a_poster_that_cannot_be_saved_leaves_the_job_succeeded(alice, media_roo
     (media_root / "posters").write_bytes(b"")  # a file where the folder must go: saving fails
 
     with caplog.at_level(logging.WARNING, logger="jobs.services.running"):
-        job = stored_job(alice)
+        job = stored_job(alice, poster=False)
 
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.video and not job.poster
@@ -60,7 +50,7 @@ def test_a_poster_that_ffmpeg_cannot_make_in_time_leaves_the_job_succeeded(
     monkeypatch.setattr(frames, "FFMPEG_TIMEOUT_SECONDS", 0.001)
 
     with caplog.at_level(logging.WARNING, logger="jobs.services.running"):
-        job = stored_job(alice)
+        job = stored_job(alice, poster=False)
 
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.video and not job.poster
@@ -80,10 +70,7 @@ def test_deleting_a_job_removes_its_poster_file(alice):
 
 
 def test_the_job_succeeds_first_and_its_poster_follows(alice):
-    job = Job.objects.create(
-        owner=alice, prompt="a kite over a beach", model="ir/test-video", size="640x360",
-        response_format="url",
-    )  # fmt: skip
+    job = new_job(alice, "a kite over a beach", size="640x360", response_format="url")
     services.job_run(job_id=job.pk)
     services.job_store(job_id=job.pk)
     job.refresh_from_db()
@@ -96,10 +83,7 @@ def test_the_job_succeeds_first_and_its_poster_follows(alice):
 
 
 def test_a_poster_made_after_its_job_was_deleted_leaves_no_file(alice, media_root):
-    job = Job.objects.create(
-        owner=alice, prompt="a kite over a beach", model="ir/test-video", size="640x360",
-        response_format="b64_json",
-    )  # fmt: skip
+    job = new_job(alice, "a kite over a beach", size="640x360", response_format="b64_json")
     services.job_run(job_id=job.pk)
     job.refresh_from_db()
     assert services.job_delete(job=job)
@@ -127,10 +111,9 @@ def test_a_poster_whose_task_was_lost_is_asked_for_once_by_the_sweeper(alice, br
     the sweeper asks once more, and only once, even if that poster never comes either."""
     broker = redis.Redis.from_url(broker_url)
     lost, recent = (
-        Job.objects.create(owner=alice, prompt=f"no poster {n}", model="ir/test-video",
-                           size="640x360", response_format="b64_json")
+        new_job(alice, f"no poster {n}", size="640x360", response_format="b64_json")
         for n in range(2)
-    )  # fmt: skip
+    )
     for job in (lost, recent):
         services.job_run(job_id=job.pk)  # stored; its poster task is sent and lost below
     long_ago = timezone.now() - timedelta(minutes=11)

@@ -9,16 +9,11 @@ from django.test import Client
 from django.urls import reverse
 
 from jobs.models import Job
+from tests.factories import form_data
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
-FORM = {
-    "prompt": "a kite over a beach",
-    "model": "ir/test-video",
-    "size": "auto",
-    "seconds": "5",
-    "response_format": "url",
-}
+FORM = form_data(prompt="a kite over a beach")
 
 
 @pytest.fixture

@@ -13,19 +13,13 @@ from django.urls import reverse
 
 from jobs import services
 from jobs.models import Budget, BudgetChange, CostEntry, Job
-from tests.helpers import make_entry, run_job_now
+from tests.factories import KLING, SORA, VEO, make_entry, set_budget, submit
+from tests.helpers import run_job_now
 
-KLING = "kling/kling-2.1-standard"
-VEO = "google/veo-3.1-fast"
-SORA = "openai/sora-2"
+# Users are made in every test here (fast_passwords: before them).
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
 MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are made in every test here; hashing their passwords properly would be most of
-    the run time. (Autouse fixtures run first, before the users are created.)"""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def at(text: str) -> datetime:
@@ -298,26 +292,15 @@ def test_the_csv_never_starts_a_cell_with_a_formula(admin_client, django_user_mo
 # Reconciliation ------------------------------------------------------------------------------
 
 
-def submit(user, *, seconds="5", size="auto", prompt="a fox in the snow"):
-    return services.job_create(
-        owner=user,
-        prompt=prompt,
-        model=KLING,
-        size=size,
-        seconds=seconds,
-        response_format="url",
-    )
-
-
 @pytest.fixture
 def reconciled_jobs(simulator, catalog, alice, bob):
     """Two kling jobs the simulator charged, and one whose connection dropped: the provider
     charged it (the top price, for 10 s at the largest size) but the studio can't know."""
     for user in (alice, bob):
-        job = submit(user)
+        job = submit(user, "a fox in the snow", model=KLING, seconds="5")
         run_job_now(job.pk)
     simulator.inject({"kind": "drop", "after_seconds": 0.1})
-    dropped = submit(alice, seconds="10", size="1280x720")
+    dropped = submit(alice, "a fox in the snow", model=KLING, seconds="10", size="1280x720")
     run_job_now(dropped.pk)
     dropped.refresh_from_db()
     assert dropped.outcome_unknown and dropped.possible_cost == Decimal("0.50")
@@ -515,7 +498,7 @@ def test_the_ledger_is_read_only_in_the_admin(admin_client, ledger):
 
 
 def test_editing_a_budget_in_the_admin_records_who_changed_it(admin_client, admin_user, alice):
-    services.budget_set(user=alice, monthly_limit=Decimal("5.00"), changed_by=None)
+    set_budget(alice, "5.00")
     budget = Budget.objects.get(user=alice)
 
     response = admin_client.post(
@@ -535,7 +518,7 @@ def test_editing_a_budget_in_the_admin_records_who_changed_it(admin_client, admi
 
 
 def test_emptying_a_budget_means_no_limit_and_is_recorded(admin_client, admin_user, alice):
-    services.budget_set(user=alice, monthly_limit=Decimal("5.00"), changed_by=None)
+    set_budget(alice, "5.00")
     budget = Budget.objects.get(user=alice)
 
     admin_client.post(reverse("admin:jobs_budget_change", args=[budget.pk]), {"monthly_limit": ""})

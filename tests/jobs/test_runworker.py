@@ -10,8 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import TEST_BROKER_URL
-from tests.helpers import wait_for
+from tests.helpers import TEST_BROKER_URL, wait_for
 from videostudio.celery import app
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,6 +18,7 @@ from storages.backends.s3 import S3Storage
 
 from jobs import services
 from jobs.models import Job
+from tests.factories import form_data, stored_job
 from tests.helpers import run_job_now, run_with_settings
 from tests.media import image_bytes
 from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
@@ -67,17 +68,6 @@ def browser():
         yield session
 
 
-def stored_job(owner, response_format="url") -> Job:
-    job = Job.objects.create(
-        owner=owner, prompt=PROMPT, model="ir/test-video", size="640x360",
-        response_format=response_format,
-    )  # fmt: skip
-    run_job_now(job.pk)
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED and job.poster, job.error
-    return job
-
-
 def files_under(folder) -> list:
     return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
 
@@ -98,7 +88,7 @@ def signed_location(response, server, bucket) -> str:
 def test_a_job_stores_its_video_and_poster_in_the_bucket_and_nothing_on_disk(
     alice, s3_server, bucket, media_root, response_format
 ):
-    job = stored_job(alice, response_format)
+    job = stored_job(alice, response_format=response_format)
 
     assert s3_server.keys(bucket) == sorted([job.video.name, job.poster.name])
     assert job.video.name == f"videos/{job.created_at:%Y/%m}/{job.pk}.mp4"
@@ -126,9 +116,8 @@ def test_an_uploaded_input_image_lands_in_the_bucket_and_comes_back_as_that_imag
     upload = SimpleUploadedFile("holiday.png", png, content_type="text/html")
     response = alice_client.post(
         reverse("jobs:create"),
-        {"prompt": PROMPT, "model": "ir/test-video", "size": "640x360", "seconds": "auto",
-         "response_format": "url", "image": upload},
-    )  # fmt: skip
+        form_data(prompt=PROMPT, size="640x360", seconds="auto", image=upload),
+    )
     assert response.status_code == 302
     job = Job.objects.get(owner=alice)
     run_job_now(job.pk)  # the image goes to the simulator from the bucket: image-to-video
@@ -256,7 +245,7 @@ def test_a_shared_link_redirects_to_the_bucket_and_is_never_cached(
 
 
 def test_the_zip_download_reads_the_videos_from_the_bucket(alice_client, alice, s3_server, bucket):
-    jobs = [stored_job(alice), stored_job(alice, "b64_json")]
+    jobs = [stored_job(alice), stored_job(alice, response_format="b64_json")]
 
     response = alice_client.post(reverse("jobs:download_selected"), {"job": [j.pk for j in jobs]})
 

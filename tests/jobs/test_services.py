@@ -1,24 +1,19 @@
 """Creating and running jobs: the service layer against the simulator over a real socket."""
 
-import io
 import socket
 from decimal import Decimal
 
 import pytest
 import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
 
 from jobs import services
 from jobs.models import CostEntry, Job
+from tests.factories import KLING, new_job, submit
 from tests.helpers import run_job_now
+from tests.media import image_bytes
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
-
-
-def new_job(owner, **fields) -> Job:
-    values = {"prompt": "a paper boat on a river", "model": "ir/test-video", **fields}
-    return Job.objects.create(owner=owner, **values)
 
 
 def queued_messages(broker_url) -> int:
@@ -30,14 +25,7 @@ def test_job_create_enqueues_only_after_commit(
 ):
     before = queued_messages(broker_url)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        job = services.job_create(
-            owner=alice,
-            prompt="x",
-            model="ir/test-video",
-            size="auto",
-            seconds="auto",
-            response_format="url",
-        )
+        job = submit(alice, "x")
         assert queued_messages(broker_url) == before  # nothing sent inside the transaction
 
     assert job.status == Job.Status.QUEUED
@@ -62,17 +50,8 @@ def test_a_job_runs_to_a_stored_video_with_its_cost(alice, simulator, response_f
 
 
 def test_a_job_with_an_uploaded_image_runs(alice, simulator):
-    buffer = io.BytesIO()
-    Image.new("RGB", (80, 60), (30, 160, 90)).save(buffer, "PNG")
-    job = services.job_create(
-        owner=alice,
-        prompt="zoom in",
-        model="ir/test-video",
-        size="auto",
-        seconds="auto",
-        response_format="b64_json",
-        image=SimpleUploadedFile("garden.png", buffer.getvalue(), content_type="image/png"),
-    )
+    image = SimpleUploadedFile("garden.png", image_bytes("PNG", (80, 60)), content_type="image/png")
+    job = submit(alice, "zoom in", response_format="b64_json", image=image)
 
     services.job_run(job_id=job.pk)
 
@@ -82,7 +61,7 @@ def test_a_job_with_an_uploaded_image_runs(alice, simulator):
 
 
 def test_a_priced_job_records_the_providers_cost(alice, simulator):
-    job = new_job(alice, model="kling/kling-2.1-standard", seconds="5")
+    job = new_job(alice, model=KLING, seconds="5")
 
     run_job_now(job.pk)
 

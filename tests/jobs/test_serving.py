@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Job
+from tests.factories import new_job
 from tests.helpers import run_job_now
 
 # 1,000 bytes that differ from their neighbours, so a test can tell which bytes came back.
@@ -24,9 +25,7 @@ def body(response) -> bytes:
 
 @pytest.fixture
 def alices_video(alice):
-    job = Job.objects.create(
-        owner=alice, prompt="a heron lands", model="ir/test-video", status=Job.Status.SUCCEEDED
-    )
+    job = new_job(alice, "a heron lands", status=Job.Status.SUCCEEDED)
     job.video.save("clip.mp4", ContentFile(VIDEO))
     return job
 
@@ -38,8 +37,7 @@ def with_image(job, name, data=PNG):
 
 @pytest.fixture
 def alices_image_job(alice):
-    job = Job.objects.create(owner=alice, prompt="zoom in", model="ir/test-video")
-    return with_image(job, "garden.png")
+    return with_image(new_job(alice, "zoom in"), "garden.png")
 
 
 def get_video(client, job, range_header=None, **params):

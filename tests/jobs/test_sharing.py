@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from jobs import services
 from jobs.models import Job
-from tests.helpers import run_job_now
+from tests.factories import stored_job
 
 # broker_url: a URL result sends its store task, which must go to the tests' Redis database.
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
@@ -16,11 +16,7 @@ PROMPT = "a paper lantern drifting over a lake"
 
 @pytest.fixture
 def finished(alice):
-    job = Job.objects.create(owner=alice, prompt=PROMPT, model="ir/test-video", size="640x360")
-    run_job_now(job.pk)
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED and job.poster, job.error
-    return job
+    return stored_job(alice, PROMPT)
 
 
 @pytest.fixture

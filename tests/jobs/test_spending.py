@@ -6,15 +6,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from jobs import selectors, services
+from jobs import selectors
 from jobs.models import Job
-from tests.helpers import make_entry
-from tests.jobs.test_review import KLING, SORA, VEO
+from tests.factories import KLING, SORA, VEO, make_entry, set_budget
 
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 @pytest.fixture
@@ -79,7 +75,7 @@ def test_bobs_spending_never_appears_for_alice(alice_client, spending):
 
 
 def test_budget_left_is_the_limit_less_spend_pending_and_holds(alice_client, alice, spending):
-    services.budget_set(user=alice, monthly_limit=Decimal("5.00"), changed_by=None)
+    set_budget(alice, "5.00")
     Job.objects.create(owner=alice, model=SORA, status=Job.Status.RUNNING, hold=Decimal("1.20"))
 
     response = get_spending(alice_client)
@@ -100,7 +96,7 @@ def test_no_budget_means_no_limit(alice_client, spending, settings):
 
 
 def test_an_overspent_budget_shows_nothing_left(alice_client, alice, spending):
-    services.budget_set(user=alice, monthly_limit=Decimal("1.00"), changed_by=None)
+    set_budget(alice, "1.00")
 
     assert (
         "<dt>Left this month</dt>\n    <dd>$0.00</dd>"

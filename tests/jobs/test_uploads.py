@@ -17,11 +17,11 @@ from PIL import Image
 from jobs.forms import JobForm
 from jobs.models import Job
 from jobs.selectors import catalog_models
-from tests.media import blank_png, image_bytes
+from tests.factories import form_data
+from tests.media import MEGABYTE, blank_png, image_bytes
 
-pytestmark = pytest.mark.usefixtures("catalog")
+pytestmark = pytest.mark.usefixtures("catalog", "upload_limits")
 
-MEGABYTE = 1024 * 1024
 CONTENT_TYPES = {
     "PNG": "image/png",
     "JPEG": "image/jpeg",
@@ -30,22 +30,9 @@ CONTENT_TYPES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def upload_limits(settings):
-    """The documented defaults, whatever the environment says."""
-    settings.UPLOAD_MAX_BYTES = 10 * MEGABYTE
-    settings.UPLOAD_MAX_PIXELS = 40_000_000
-
-
 def form_with(name, data, content_type="image/png"):
     image = SimpleUploadedFile(name, data, content_type=content_type)
-    fields = {
-        "prompt": "the sea, moving",
-        "model": "ir/test-video",
-        "size": "auto",
-        "seconds": "auto",
-        "response_format": "url",
-    }
+    fields = form_data(prompt="the sea, moving", seconds="auto")
     return JobForm(fields, {"image": image}, models=list(catalog_models(user=AnonymousUser())))
 
 
@@ -395,13 +382,7 @@ def test_an_accepted_upload_is_stored_under_a_name_the_studio_picks(
     alice_client, alice, media_root, filename, content_type, kind, extension
 ):
     data = image_bytes(kind)
-    fields = {
-        "prompt": "waves",
-        "model": "ir/test-video",
-        "size": "auto",
-        "seconds": "auto",
-        "response_format": "url",
-    }
+    fields = form_data(prompt="waves", seconds="auto")
     body, body_type = multipart(fields, filename, content_type, data)
 
     response = alice_client.post(reverse("jobs:create"), body, content_type=body_type)

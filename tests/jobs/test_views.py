@@ -4,15 +4,15 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Job
-from tests.helpers import run_job_now
-from tests.jobs.test_job_page import poll_url
+from tests.factories import form_data, new_job
+from tests.helpers import poll_url, run_job_now
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
 
 @pytest.fixture
 def alices_job(alice):
-    return Job.objects.create(owner=alice, prompt="a cat on a skateboard", model="ir/test-video")
+    return new_job(alice, "a cat on a skateboard")
 
 
 def test_a_visitor_can_sign_up_and_is_then_signed_in(client, db):
@@ -51,13 +51,7 @@ def test_the_form_fields_carry_real_labels(alice_client):
 def test_a_valid_submit_creates_a_queued_job_and_lands_on_its_page(alice_client, alice):
     response = alice_client.post(
         reverse("jobs:create"),
-        {
-            "prompt": "sunrise over mountains",
-            "model": "ir/test-video",
-            "size": "auto",
-            "seconds": "5",
-            "response_format": "b64_ephemeral",
-        },
+        form_data(prompt="sunrise over mountains", response_format="b64_ephemeral"),
     )
 
     job = Job.objects.get(owner=alice)

@@ -4,17 +4,12 @@ import pytest
 import redis
 from django.urls import reverse
 
-from jobs import services
 from jobs.models import Job
-from tests.helpers import wait_for
+from tests.factories import KLING, form_data, submit
+from tests.helpers import finished, running_worker, wait_for
 from tests.media import probe
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def finished(job_id):
-    job = Job.objects.get(pk=job_id)
-    return job if job.is_terminal else None
 
 
 def test_a_submitted_job_reaches_done_with_a_playable_mp4_and_its_cost(
@@ -24,13 +19,7 @@ def test_a_submitted_job_reaches_done_with_a_playable_mp4_and_its_cost(
 
     response = client.post(
         reverse("jobs:create"),
-        {
-            "prompt": "a hot air balloon over fields",
-            "model": "kling/kling-2.1-standard",
-            "size": "1280x720",
-            "seconds": "5",
-            "response_format": "url",
-        },
+        form_data(prompt="a hot air balloon over fields", model=KLING, size="1280x720"),
     )
     job_id = Job.objects.get(owner=alice).pk
     assert response.url == reverse("jobs:detail", args=[job_id])
@@ -51,17 +40,8 @@ def test_a_submitted_job_reaches_done_with_a_playable_mp4_and_its_cost(
 def test_a_rate_limited_job_waits_then_succeeds_through_the_worker(
     worker, simulator, catalog, alice
 ):
-    from jobs import services
-
     simulator.inject({"kind": "rate_limit", "retry_after": 1})
-    job = services.job_create(
-        owner=alice,
-        prompt="patience",
-        model="ir/test-video",
-        size="auto",
-        seconds="auto",
-        response_format="b64_json",
-    )
+    job = submit(alice, "patience", response_format="b64_json")
 
     job = wait_for(lambda: finished(job.pk), timeout=60, what="the retried job to finish")
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -74,20 +54,8 @@ def test_generation_and_storing_run_on_their_own_queues(
 ):
     """A generation worker with no store worker beside it still makes every paid call: storing
     waits on its own queue, and a store worker picks it up later without calling the API."""
-    from tests.conftest import running_worker
-
     redis.Redis.from_url(broker_url).flushdb()
-    jobs = [
-        services.job_create(
-            owner=alice,
-            prompt=f"queue {n}",
-            model="ir/test-video",
-            size="auto",
-            seconds="auto",
-            response_format="url",
-        )
-        for n in range(3)
-    ]
+    jobs = [submit(alice, f"queue {n}") for n in range(3)]
 
     with running_worker(broker_url, queues=["generate"]):
         wait_for(

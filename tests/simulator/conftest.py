@@ -9,9 +9,7 @@ import requests
 
 from simulator.testing import SimulatorProcess
 
-from .videos import GENERATIONS, png_bytes
-
-KEY = "sim-test-key-" + "k" * 51
+from .videos import GENERATIONS, KEY, png_bytes
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .conftest import KEY
+from .videos import KEY
 
 # openai/sora-2 is priced after generation within 0.40..1.20, at a point fixed by the prompt.
 SORA = {"model": "openai/sora-2", "prompt": "a paid video", "size": "320x180"}

@@ -13,6 +13,7 @@ import imageio_ffmpeg
 from PIL import Image
 
 GENERATIONS = "/v1/openai/videos/generations"
+KEY = "sim-test-key-" + "k" * 51  # the key the simulator's own tests send
 
 
 def png_bytes(color=(220, 30, 30), size=(96, 64), fmt="PNG") -> bytes:

@@ -6,18 +6,17 @@ What waits for a worker (the synchronous answer, a job run to the end) is in tes
 import base64
 import json
 import threading
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from jobs import services
 from jobs.models import Job, VideoModel
+from tests.factories import set_budget
 from tests.media import image_bytes
 
-from .conftest import GENERATIONS
+from .helpers import GENERATIONS
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
@@ -288,10 +287,6 @@ def test_an_image_url_is_fetched_when_private_addresses_are_allowed(
 
 
 # --- Budgets and limits: the same as the form's -------------------------------------------------
-
-
-def set_budget(user, limit):
-    services.budget_set(user=user, monthly_limit=Decimal(limit), changed_by=None)
 
 
 def test_a_budget_used_up_through_the_api_blocks_the_form(api, alice, alice_key, alice_client):

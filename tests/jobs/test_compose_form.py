@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from jobs import services
 from jobs.models import Job, VideoModel
 from jobs.selectors import BudgetStatus
 from jobs.wording import (
@@ -24,7 +23,7 @@ from jobs.wording import (
     price_words,
     wait_words,
 )
-from tests.helpers import run_job_now
+from tests.factories import KLING, SORA, form_data, new_job, set_budget, stored_job
 from tests.media import image_bytes
 
 pytestmark = pytest.mark.usefixtures("catalog")
@@ -239,7 +238,7 @@ def test_the_image_field_is_hidden_for_a_text_only_model(alice_client):
 
 
 def test_the_options_carry_the_estimate_budget_and_wait_out_of_band(alice_client, alice):
-    services.budget_set(user=alice, monthly_limit=Decimal("5.00"), changed_by=None)
+    set_budget(alice, "5.00")
     _, html = options(alice_client, model="kling/kling-2.1-standard")
     facts = html[html.index('<div id="model-facts" hx-swap-oob="innerHTML">') :]
     assert "about $0.30, at most $0.50" in facts
@@ -249,7 +248,7 @@ def test_the_options_carry_the_estimate_budget_and_wait_out_of_band(alice_client
 
 
 def test_the_options_warn_when_the_model_could_cost_more_than_is_left(alice_client, alice):
-    services.budget_set(user=alice, monthly_limit=Decimal("0.55"), changed_by=None)
+    set_budget(alice, "0.55")
     _, html = options(alice_client, model="google/veo-3.1-fast")
     assert "You have $0.55 left this month." in html
     assert "This model can cost up to $0.60, more than you have left" in html
@@ -311,13 +310,7 @@ def test_the_model_select_asks_for_the_options_when_it_changes(alice_client):
 def test_an_invalid_submit_reshows_the_fields_of_the_posted_model(alice_client):
     response = alice_client.post(
         CREATE,
-        {
-            "prompt": "",
-            "model": "openai/sora-2",
-            "seconds": "8",
-            "size": "auto",
-            "response_format": "url",
-        },
+        form_data(prompt="", model=SORA, seconds="8"),
     )
     html = response.content.decode()
     assert response.status_code == 200
@@ -332,10 +325,10 @@ def test_an_invalid_submit_reshows_the_fields_of_the_posted_model(alice_client):
 
 @pytest.fixture
 def alices_job(alice):
-    return Job.objects.create(
-        owner=alice,
-        prompt="a paper boat on a stream",
-        model="kling/kling-2.1-standard",
+    return new_job(
+        alice,
+        "a paper boat on a stream",
+        model=KLING,
         size="720x1280",
         seconds="10",
         response_format="b64_ephemeral",
@@ -352,14 +345,7 @@ def alices_job_with_image(alices_job):
 @pytest.fixture
 def alices_video(alice):
     """A real finished video from the simulator, on a model that takes no image."""
-    job = services.job_create(
-        owner=alice, prompt="a clock ticking", model="openai/sora-2", size="1280x720",
-        seconds="4", response_format="b64_json",
-    )  # fmt: skip
-    run_job_now(job.pk)
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED and job.video
-    return job
+    return stored_job(alice, "a clock ticking", model=SORA, size="1280x720", seconds="4")
 
 
 def test_from_prefills_the_prompt_and_settings_of_the_earlier_job(alice_client, alices_job):
@@ -394,15 +380,8 @@ def test_from_offers_the_earlier_input_image_again(alice_client, alices_job_with
 
 
 def post_again(client, **fields):
-    data = {
-        "prompt": "a paper boat on a stream",
-        "model": "kling/kling-2.1-standard",
-        "seconds": "5",
-        "size": "auto",
-        "response_format": "url",
-        **fields,
-    }
-    return client.post(CREATE, data)
+    fields = {"prompt": "a paper boat on a stream", "model": KLING} | fields
+    return client.post(CREATE, form_data(**fields))
 
 
 def test_submitting_with_the_box_ticked_copies_the_earlier_image(
@@ -487,11 +466,7 @@ def test_frame_offers_the_last_frame_with_a_model_that_takes_images(alice_client
 
 
 def test_frame_keeps_the_videos_own_model_when_it_takes_images(alice_client, alice):
-    job = services.job_create(
-        owner=alice, prompt="a kite", model="kling/kling-2.1-standard", size="1280x720",
-        seconds="5", response_format="b64_json",
-    )  # fmt: skip
-    run_job_now(job.pk)
+    job = stored_job(alice, "a kite", model=KLING, size="1280x720", seconds="5")
     response = alice_client.get(CREATE, {"frame": job.pk})
     assert response.context["form"].chosen_model.id == "kling/kling-2.1-standard"
 
@@ -509,15 +484,7 @@ def test_the_last_frame_is_a_private_png_of_the_videos_size(alice_client, alices
 def test_submitting_with_the_frame_sends_it_as_the_input_image(alice_client, alice, alices_video):
     response = alice_client.post(
         CREATE,
-        {
-            "prompt": "",
-            "model": "ir/test-video",
-            "seconds": "5",
-            "size": "auto",
-            "response_format": "url",
-            "frame_from_job": alices_video.pk,
-            "use_earlier_image": "on",
-        },
+        form_data(prompt="", frame_from_job=alices_video.pk, use_earlier_image="on"),
     )
     new = Job.objects.exclude(pk=alices_video.pk).get(owner=alice)
 
@@ -565,15 +532,7 @@ def test_bob_cannot_submit_with_alices_image_or_frame(bob_client, bob, alices_vi
     alices_video.input_image.save("input.png", ContentFile(image_bytes()))
     response = bob_client.post(
         CREATE,
-        {
-            "prompt": "mine now",
-            "model": "ir/test-video",
-            "seconds": "5",
-            "size": "auto",
-            "response_format": "url",
-            field: alices_video.pk,
-            "use_earlier_image": "on",
-        },
+        form_data(prompt="mine now", **{field: alices_video.pk, "use_earlier_image": "on"}),
     )
     assert response.status_code == 200
     assert response.context["form"].errors["image"] == [

@@ -16,9 +16,7 @@ import pytest
 import yaml
 
 from jobs.workers import worker_commands
-from tests.conftest import TEST_BROKER_URL
-from tests.helpers import wait_for
-from tests.test_settings import settings_variables
+from tests.helpers import TEST_BROKER_URL, settings_variables, wait_for
 from videostudio.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,10 +13,9 @@ from django.test import Client
 
 from jobs import services
 from jobs.models import CostEntry, Job, SubmitKey
+from tests.api.helpers import GENERATIONS
 from tests.helpers import wait_for
 from tests.media import image_bytes
-
-from .conftest import GENERATIONS
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 

@@ -18,7 +18,7 @@ from jobs.models import Job
 from tests.helpers import wait_for
 from tests.media import image_bytes, probe
 
-from .conftest import GENERATIONS
+from .helpers import GENERATIONS
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

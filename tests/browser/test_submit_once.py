@@ -7,7 +7,7 @@ anyone would. The form's token makes the second send land on the first job."""
 import pytest
 
 from jobs.models import Job
-from tests.browser.conftest import log_in
+from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

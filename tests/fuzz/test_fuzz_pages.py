@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs.models import CostEntry, Job
+from tests.factories import make_entry
 from tests.fuzz.strategies import hostile_text, query_for
-from tests.helpers import make_entry
 from tests.jobs.test_job_page import live_poll
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from jobs.models import CostEntry, Job
 from jobs.numbers import parse_whole_number
 from tests.api.helpers import GENERATIONS
-from tests.helpers import make_entry
+from tests.factories import make_entry
 from tests.jobs.test_job_page import live_poll
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")

@@ -507,7 +507,7 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d c200=%d c204=%d c286=%d cother=%d\n",
-    summary.requests, summary.duration, latency:common.percentile(50), latency:common.percentile(99),
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     latency.max, e.connect + e.read + e.write + e.timeout + e.status, c.c200, c.c204, c.c286,
     c.cother))
 end

@@ -61,9 +61,8 @@ class RedisServer:
 
 def reset_broker_connections(app: Celery) -> None:
     """Make the app connect anew, to whatever broker_url now says. Celery keeps one connection
-    pool per app, made at first use from the broker_url of that moment."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    pool per app, made at first use from the broker_url of that moment. The old pool is let go,
+    not closed: kombu's producers may still hold it, and would fail on a closed one."""
     app._pool = None
     app.amqp._producer_pool = None
 

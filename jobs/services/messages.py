@@ -43,7 +43,7 @@ def job_message_send(*, task, job_id, stamp, countdown: float | None = None) -> 
     if countdown is not None:
         options["countdown"] = countdown
     try:
-        task.apply_async(args=[str(job_id)], **options)
+        task.apply_async(args=(str(job_id),), **options)
     except BROKER_ERRORS as exc:
         Job.objects.filter(pk=job_id, enqueued_at=stamp).update(enqueued_at=None)
         logger.warning(

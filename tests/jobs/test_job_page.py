@@ -72,7 +72,7 @@ def test_the_queue_place_costs_the_user_the_job_and_two_counts(
     mine = queued(alice, "mine", ago=10)
     queue_place(alice_client, mine)
 
-    with django_assert_num_queries(4):  # the user, the job, two COUNTs (sessions are in Redis)
+    with django_assert_num_queries(5):  # the session, the user, the job, two COUNTs
         queue_place(alice_client, mine)
 
 
@@ -164,7 +164,7 @@ def test_the_page_hands_the_typical_wait_to_the_poll_which_shows_it_without_the_
         status=Job.Status.RUNNING, attempt=1, started_at=timezone.now() - timedelta(seconds=20)
     )
 
-    with django_assert_num_queries(3):  # the unchanged check, then the user and the job
+    with django_assert_num_queries(4):  # the unchanged check, then the session, user and job
         response = status_fragment(alice_client, job, **query)
 
     html = response.content.decode()
@@ -340,23 +340,24 @@ def test_each_transition_gets_a_new_version_and_a_fresh_fragment(alice_client, a
     assert response.status_code == 286 and "data-terminal" in response.content.decode()
 
 
-def test_the_poll_costs_one_query_unchanged_three_on_a_change_and_no_render_in_between(
+def test_the_poll_costs_one_query_unchanged_four_on_a_change_and_no_render_in_between(
     alice_client, alice, django_assert_num_queries
 ):
     """Unchanged: the fast path's one query. Changed or finished (a few times in a job's life):
-    that query, then the user's and the job's. No version (an old page): the user and the job.
-    Sessions are read from Redis, so they cost no SQL."""
+    that query, then the session's, the user's and the job's. No version (an old page): the
+    session, the user and the job. (Sessions are in the database, so they work while Redis is
+    away.)"""
     job = running(alice, for_seconds=1)
     query = live_poll(alice_client, job)
 
     with django_assert_num_queries(1):
         assert status_fragment(alice_client, job, **query).status_code == 204
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert status_fragment(alice_client, job, **{**query, "v": "queued.0"}).status_code == 200
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         assert status_fragment(alice_client, job).status_code == 200
     Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, cost=0)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert status_fragment(alice_client, job, **query).status_code == 286
 
 

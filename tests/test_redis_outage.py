@@ -15,19 +15,14 @@ from django.urls import reverse
 from jobs import services
 from jobs.models import Job
 from jobs.services import tokens
+from tests.factories import form_data
 from tests.helpers import running_worker, wait_for
 from tests.redis_server import RedisServer, broker
 from videostudio.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("catalog")]
 
-FORM = {
-    "prompt": "sunrise over mountains",
-    "model": "ir/test-video",
-    "size": "auto",
-    "seconds": "5",
-    "response_format": "url",
-}
+FORM = form_data(prompt="sunrise over mountains")
 
 
 @pytest.fixture

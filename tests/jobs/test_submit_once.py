@@ -7,16 +7,11 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Job, SubmitKey
+from tests.factories import form_data
 
 pytestmark = pytest.mark.usefixtures("catalog", "broker_url")
 
-FORM = {
-    "prompt": "sunrise over mountains",
-    "model": "ir/test-video",
-    "size": "auto",
-    "seconds": "5",
-    "response_format": "url",
-}
+FORM = form_data(prompt="sunrise over mountains")
 
 
 def token_of(client) -> str:

@@ -4,6 +4,9 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Prometheus' multi-process mode: every process of a container writes its metrics here, and one
+# scrape adds them up. gunicorn (gunicorn.conf.py) and runworker empty it when they start.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/videostudio-metrics
 WORKDIR /app
 
 # Dependencies first, so that a code change rebuilds only the layers below.

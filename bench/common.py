@@ -94,7 +94,9 @@ def insert_select(cursor, model, columns: dict[str, str], source: str, params=No
     if wanted:
         raise RuntimeError(f"{table} has no column {', '.join(sorted(wanted))}")
     cursor.execute(
-        f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} {source}", params
+        f"INSERT INTO {table} ({', '.join(map(connection.ops.quote_name, names))})"
+        f" SELECT {', '.join(values)} {source}",
+        params,
     )
 
 

@@ -1,4 +1,5 @@
-"""How fast is the admin cost review with a million jobs? (DESIGN.md: under 300 ms.)
+"""How fast is the cost review with a million jobs, staff's by team and a team manager's? (Under
+300 ms: DESIGN.md, issue 21.)
 
     .venv/bin/python bench/review.py              # reuse the seeded database if it is there
     .venv/bin/python bench/review.py --reseed     # drop it and seed again (about 30 s)
@@ -6,13 +7,18 @@
 
 1. Makes (or reuses) a dedicated PostgreSQL database, `videostudio_bench` on 127.0.0.1:5432, and
    runs `migrate` on it. It refuses the `videostudio` and `test_*` databases.
-2. Seeds 1,000 users and 1,000,000 jobs with one ledger entry each, spread over the 90 days before
-   the seed, on 10 models: about 90% charged, 9% refused (cost 0), 1% unknown (possible cost,
-   pending for the last 30 days, reconciled before that). The rows are made by PostgreSQL itself
+2. Seeds 1,000 users in 50 teams (each user in one team, a tenth of them its managers; every
+   team with a monthly budget) and 1,000,000 jobs with one ledger entry each, spread over the
+   90 days before the seed, on 10 models: about 90% charged, 9% refused (cost 0), 1% unknown
+   (possible cost, pending for the last 30 days, reconciled before that). Half the jobs are
+   charged to their owner's team, half to their personal space; the daily roll-up (SpendDay)
+   is filled from the same rows, as the ledger's transactions would have. The rows are made by PostgreSQL itself
    (`INSERT ... SELECT generate_series`), so nothing is held in Python's memory; secondary
    indexes are dropped during the load and rebuilt after it, then `VACUUM ANALYZE`.
 3. Times the review pages in-process through Django's whole stack (`django.test.Client`,
-   middleware, session, view, template), logged in as a staff user. Each page gets warm-up
+   middleware, session, view, template), logged in as a staff user, then the team's pages
+   (review, drill-down, CSV, member budgets) logged in as a manager (not staff) of the team
+   with the most entries. Each page gets warm-up
    runs, then `--runs` timed runs; the SQL is counted with `CaptureQueriesContext`. Streaming
    responses (the CSV) are timed to the first chunk and to the last.
 4. Times the queries behind those pages on their own (the selectors the views call), and prints
@@ -35,7 +41,7 @@ from urllib.parse import urlencode
 import common
 from psycopg import sql
 
-SEED_VERSION = 1  # bump when the seeded data changes shape, so old bench databases are redone
+SEED_VERSION = 2  # bump when the seeded data changes shape, so old bench databases are redone
 # --tiny: the same path end to end in seconds: 2,000 jobs from 20 users, seeded again on every
 # run (so the seed meets the current schema), one timed run of each page, in a database and a
 # Redis database (cache, sessions) of its own.
@@ -57,6 +63,7 @@ MODELS = [
 ]
 
 STAFF_USERNAME = "bench-admin"
+TEAMS = 50
 SEEDED_DAYS = 90  # the ledger covers the 90 days before the seed
 
 
@@ -88,13 +95,16 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("DROP TABLE IF EXISTS bench_seed_info")
         cursor.execute(
-            "TRUNCATE jobs_costentry, jobs_notice, jobs_job, jobs_budgetchange, jobs_budget,"
-            " jobs_videomodel, django_admin_log, django_session, auth_user CASCADE"
+            "TRUNCATE jobs_costentry, jobs_notice, jobs_job, jobs_budget, jobs_spendday,"
+            " jobs_membership, jobs_team, jobs_videomodel, django_admin_log, django_session,"
+            " auth_user CASCADE"
         )
         _seed_catalog(cursor, anchor)
         _seed_users(cursor, users)
+        _seed_teams(cursor)
         dropped = _drop_secondary_indexes(cursor, ["jobs_job", "jobs_costentry"])
         _seed_jobs(cursor, jobs=jobs, days=days, anchor=anchor)
+        _seed_spend_days(cursor)
         for statement in dropped:
             cursor.execute(statement)
         seconds = time.perf_counter() - started
@@ -110,7 +120,16 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
         # Outside the transaction. VACUUM sets the visibility map, as autovacuum would have on a
         # real database, so index-only scans are possible; ANALYZE gives the planner its stats.
         cursor.execute("SET statement_timeout = 0")
-        for table in ("auth_user", "jobs_job", "jobs_costentry", "jobs_budget", "jobs_videomodel"):
+        for table in (
+            "auth_user",
+            "jobs_job",
+            "jobs_costentry",
+            "jobs_budget",
+            "jobs_videomodel",
+            "jobs_team",
+            "jobs_membership",
+            "jobs_spendday",
+        ):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
         cursor.execute("RESET statement_timeout")
     return anchor, time.perf_counter() - started
@@ -182,9 +201,74 @@ def _seed_users(cursor, users):
     common.insert_select(
         cursor,
         Budget,
-        {"user_id": "id", "monthly_limit": "50 + mod(id * 37, 451)"},
+        {
+            "user_id": "id",
+            "level": "4",
+            "period": "'month'",
+            "limit": "50 + mod(id * 37, 451)",
+        },
         "FROM auth_user WHERE username LIKE %(pattern)s AND mod(id, 3) = 0",
         {"pattern": "bench-user-%"},
+    )
+
+
+def _seed_teams(cursor):
+    """50 teams with a monthly budget; user k is in team k mod 50 (its default team), and a tenth
+    of the users manage theirs. The heavy users (the first ids) spread over the teams."""
+    from jobs.models import Budget, Membership, Team
+
+    common.insert_select(
+        cursor,
+        Team,
+        {
+            "id": "gen_random_uuid()",
+            "name": "'Bench team ' || lpad(n::text, 2, '0')",
+            "created_at": "now() - interval '200 days'",
+        },
+        "FROM generate_series(1, %(teams)s) AS n",
+        {"teams": TEAMS},
+    )
+    common.insert_select(
+        cursor,
+        Membership,
+        {
+            "team_id": "t.id",
+            "user_id": "u.id",
+            "role": "CASE WHEN u.n <= %(teams)s OR mod(u.n, 10) = 1 THEN 'manager' ELSE 'member' END",
+            "is_default": "true",
+            "created_at": "now() - interval '200 days'",
+        },
+        """FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM auth_user
+                 WHERE username LIKE 'bench-user-%%') AS u
+           JOIN (SELECT id, row_number() OVER (ORDER BY name) - 1 AS k FROM jobs_team) AS t
+             ON t.k = mod(u.n - 1, %(teams)s)""",
+        {"teams": TEAMS},
+    )
+    common.insert_select(
+        cursor,
+        Budget,
+        {"team_id": "id", "level": "2", "period": "'month'", "limit": "5000"},
+        "FROM jobs_team",
+    )
+
+
+def _seed_spend_days(cursor):
+    """The daily roll-up per budget scope, from the ledger just loaded (services.ledger keeps it
+    so in the app): the organization, each team, each member in a team, each personal space."""
+    cursor.execute(
+        """
+        INSERT INTO jobs_spendday (scope, day, cost, pending)
+        SELECT scope, day, sum(cost), sum(pending) FROM (
+            SELECT (created_at AT TIME ZONE 'UTC')::date AS day, cost,
+                   CASE WHEN reconciliation = 'pending' THEN possible_cost ELSE 0 END AS pending,
+                   unnest(CASE WHEN team_id IS NULL
+                          THEN ARRAY['org', 'user:' || user_id]
+                          ELSE ARRAY['org', 'team:' || team_id,
+                                     'member:' || team_id || ':' || user_id]
+                          END) AS scope
+            FROM jobs_costentry
+        ) AS e GROUP BY scope, day
+        """
     )
 
 
@@ -230,7 +314,8 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
             JOIN bench_models m ON b.r_model >= m.share_from AND b.r_model < m.share_to
             CROSS JOIN people p
         )
-        SELECT n, gen_random_uuid() AS job_id, user_id, id AS model, outcome, created_at,
+        SELECT n, gen_random_uuid() AS job_id, picked.user_id, picked.id AS model, outcome,
+               created_at, CASE WHEN mod(n, 2) = 0 THEN ms.team_id END AS team_id,
                sizes[1 + floor(r_pick * array_length(sizes, 1))::int] AS size,
                seconds[1 + floor(r_cost * array_length(seconds, 1))::int] AS seconds,
                (20000 + r_cost * 180000)::int AS latency_ms,
@@ -241,6 +326,8 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
                     WHEN created_at > %(anchor)s - interval '30 days' THEN 'pending'
                     WHEN mod(n, 2) = 0 THEN 'charged' ELSE 'not_charged' END AS reconciliation
         FROM picked
+        LEFT JOIN (SELECT user_id AS member_id, team_id FROM jobs_membership) AS ms
+               ON ms.member_id = picked.user_id
         """,
         {"jobs": jobs, "days": days, "anchor": anchor},
     )
@@ -250,6 +337,7 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
         {
             "id": "job_id",
             "owner_id": "user_id",
+            "team_id": "team_id",
             "prompt": "'A bench video, number ' || n",
             "model": "model",
             "size": "size",
@@ -284,6 +372,7 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
         {
             "job_id": "job_id",
             "user_id": "user_id",
+            "team_id": "team_id",
             "model": "model",
             "outcome": "outcome",
             "cost": """CASE outcome WHEN 'charged' THEN charged
@@ -342,11 +431,13 @@ class Measurer:
         self.client.force_login(User.objects.get(username=STAFF_USERNAME))
         self.queries: dict[str, list[tuple[float, str]]] = {}  # where: its last timed run's SQL
 
-    def page(self, name, period, url, *, streaming=False, runs=None) -> Result:
-        """GET `url` through the whole Django stack; a streaming response is read to the end."""
+    def page(self, name, period, url, *, streaming=False, runs=None, client=None) -> Result:
+        """GET `url` through the whole Django stack (as staff, or as `client`'s user); a
+        streaming response is read to the end."""
+        client = client or self.client
 
         def get():
-            response = self.client.get(url)
+            response = client.get(url)
             if response.status_code != 200:
                 raise RuntimeError(f"GET {url} answered {response.status_code}")
             if not response.streaming:
@@ -462,8 +553,34 @@ HEAVY_USER = "bench-user-00001"  # the seed gives the first user the most jobs
 BUSY_MODEL = MODELS[0][0]  # and the first model the largest share
 
 
-def review_pages(anchor: datetime) -> list[tuple[str, Period, str, bool]]:
-    """(page, period, URL, streams) for each review page this checkout has."""
+def busiest_team():
+    """(team, a manager of it) for the team with the most ledger entries, or (None, None) in a
+    checkout without teams."""
+    from django.db.models import Count
+
+    from jobs.models import CostEntry, Membership
+
+    top = (
+        CostEntry.objects.filter(team__isnull=False)
+        .values("team_id")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    if top is None:
+        return None, None
+    manager = (
+        Membership.objects.filter(team_id=top["team_id"], role=Membership.Role.MANAGER)
+        .select_related("team", "user")
+        .order_by("user_id")
+        .first()
+    )
+    return (manager.team, manager.user) if manager else (None, None)
+
+
+def review_pages(anchor: datetime, team=None) -> list[tuple[str, Period, str, bool]]:
+    """(page, period, URL, streams) for each staff review page this checkout has. The review
+    page holds the tables by user, team, model and day."""
     from django.urls import NoReverseMatch, reverse
 
     month, days = periods(anchor)
@@ -476,6 +593,11 @@ def review_pages(anchor: datetime) -> list[tuple[str, Period, str, bool]]:
         ("reconciliation", month, "reconciliation", {}, False),
         ("reconciliation, all unknown", month, "reconciliation", {"show": "all"}, False),
     ]
+    if team is not None:
+        wanted[5:5] = [
+            ("drill-down: busiest team", month, "entries", {"team": str(team.pk)}, False),
+            ("drill-down: personal spaces", month, "entries", {"team": "personal"}, False),
+        ]
     pages = []
     for name, period, url_name, extra, streams in wanted:
         try:
@@ -486,6 +608,31 @@ def review_pages(anchor: datetime) -> list[tuple[str, Period, str, bool]]:
     return pages
 
 
+def team_pages(anchor: datetime, team, member: str) -> list[tuple[str, Period, str, bool]]:
+    """(page, period, URL, streams) for a team's managers' pages."""
+    from django.urls import reverse
+
+    month, days = periods(anchor)
+    wanted = [
+        ("team review", month, "review", {}, False),
+        ("team review", days, "review", {}, False),
+        ("team CSV export", month, "export", {}, True),
+        (f"team drill-down: member {member}", month, "entries", {"user": member}, False),
+        (f"team drill-down: model {BUSY_MODEL}", month, "entries", {"model": BUSY_MODEL}, False),
+    ]
+    pages = [
+        (
+            name,
+            period,
+            f"{reverse(f'teams:{url}', args=[team.pk])}?{urlencode({**extra, **period.query})}",
+            streams,
+        )
+        for name, period, url, extra, streams in wanted
+    ]
+    pages.append(("member budgets", month, reverse("teams:budgets", args=[team.pk]), False))
+    return pages
+
+
 def page_queries(period: Period):
     """The queries behind the review and reconciliation pages, as the views call them."""
     from jobs import selectors
@@ -493,6 +640,10 @@ def page_queries(period: Period):
     entries = selectors.ledger_for_period(start=period.start, end=period.end)
     return [
         ("review: by user", lambda: selectors.spend_by_user(entries)),
+        (
+            "review: by team (roll-up)",
+            lambda: selectors.spend_by_team(first_day=period.first_day, last_day=period.last_day),
+        ),
         ("review: by day and model", lambda: review_days_and_models(period)),
         (
             "reconciliation: totals",
@@ -733,17 +884,54 @@ def bench(args) -> None:
         " django.test.Client (no network); SQL counted and timed by CaptureQueriesContext"
     )
 
+    team, manager = busiest_team()
     pages = []
-    for name, period, url, streams in review_pages(anchor):
+    for name, period, url, streams in review_pages(anchor, team):
         # A month of CSV is a third of the ledger: fewer runs keep the bench short.
         runs = min(args.runs, 5) if streams else None
         pages.append(measurer.page(name, period.name, url, streaming=streams, runs=runs))
     if pages:
-        print_results("Review pages (GET, staff user; reconciliation calls the simulator)", pages)
+        print_results(
+            "Review pages (GET, staff user; by user, team, model and day; reconciliation calls"
+            " the simulator)",
+            pages,
+        )
         if args.queries:
             print_page_queries(measurer, pages)
     else:
         print("\nThis checkout has no review pages (no costs:review URL).")
+
+    if team is not None:
+        from django.test import Client
+
+        from jobs.models import CostEntry
+
+        manager_client = Client(HTTP_HOST="localhost")
+        manager_client.force_login(manager)
+        in_month = CostEntry.objects.filter(
+            team=team, created_at__gte=month.start, created_at__lt=month.end
+        ).count()
+        busiest_member = (
+            CostEntry.objects.filter(team=team, created_at__gte=month.start)
+            .values_list("user__username", flat=True)
+            .order_by("user_id")
+            .first()
+        )
+        team_results = []
+        for name, period, url, streams in team_pages(anchor, team, busiest_member):
+            runs = min(args.runs, 5) if streams else None
+            team_results.append(
+                measurer.page(
+                    name, period.name, url, streaming=streams, runs=runs, client=manager_client
+                )
+            )
+        print_results(
+            f"A team manager's pages ({team.name}: {in_month:,} entries in {month.name};"
+            f" {manager.username}, a manager, not staff)",
+            team_results,
+        )
+        if args.queries:
+            print_page_queries(measurer, team_results)
 
     from jobs.imagerouter import get_client
 
@@ -761,7 +949,7 @@ def bench(args) -> None:
         experiment(measurer, anchor)
 
     # The plans of the slowest query of the review page and of the reconciliation page.
-    for page in ("review", "reconciliation"):
+    for page in ("review", "team review", "reconciliation"):
         seconds, sql_text = measurer.slowest_query(f"{page}, {month.name}")
         if sql_text:
             print(f"\nSlowest query of the {page} page, {month.name} ({seconds * 1000:.0f} ms):")

@@ -7,5 +7,7 @@ class JobsConfig(AppConfig):
 
     def ready(self):
         from . import logcontext
+        from .services import access
 
         logcontext.connect_signals()
+        access.connect_signals()

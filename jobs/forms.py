@@ -1,18 +1,19 @@
-"""The studio's forms: sign-up, and the generate form (JobForm) that follows the chosen model.
-Its words come from wording.py and its image checks from image_checks.py."""
+"""The generate form (JobForm), which follows the chosen model, and where a job may be charged.
+Its words come from wording.py and its image checks from image_checks.py. The account forms
+(sign-up, log-in, password reset, address change) are in account_forms.py."""
 
 import re
 import uuid
 from dataclasses import dataclass
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.conf import settings
 from django.http import Http404
 from django.urls import reverse_lazy
 
 from . import selectors
 from .image_checks import checked_image
-from .models import Job, VideoModel
+from .models import Job, Team, VideoModel
 from .numbers import parse_whole_number
 from .wording import model_label, one_of
 
@@ -23,7 +24,14 @@ SIZE_SIDE_MIN, SIZE_SIDE_MAX = 64, 4096
 # What the model select sends when it changes: the model itself (htmx adds the select), the
 # fields that depend on the model, and the hidden ids of an earlier image. Not the prompt (it
 # stays where it is and could be 10,000 characters long in a URL), not the file, not the token.
-OPTIONS_INCLUDE = "#model-options select, #model-options input:not([type=file])"
+# Where the job is charged goes too: the facts (budgets) and the models allowed depend on it.
+OPTIONS_INCLUDE = (
+    "#model-options select, #model-options input:not([type=file]), select[name=charge_to]"
+)
+# What the Charge to select sends when it changes: the same, with the model, and a flag asking
+# for the model list again (the place's own list of allowed models).
+CHARGE_INCLUDE = f"select[name=model], {OPTIONS_INCLUDE}"
+PERSONAL = "personal"  # the Charge to value of the user's personal space
 
 RESPONSE_FORMAT_HELP = {
     Job.ResponseFormat.URL: "The provider stores the video at a link anyone who has it can open.",
@@ -34,9 +42,18 @@ RESPONSE_FORMAT_HELP = {
 }
 
 
-class SignupForm(UserCreationForm):
-    class Meta(UserCreationForm.Meta):
-        fields = ("username",)
+def response_format_field() -> forms.ChoiceField:
+    """The choice of where the provider puts the video, with what each choice means; the same
+    on the generate, compare, variations and batch forms."""
+    return forms.ChoiceField(
+        label="Response format",
+        choices=[
+            (value, f"{label}: {RESPONSE_FORMAT_HELP[value]}")
+            for value, label in Job.ResponseFormat.choices
+        ],
+        initial=Job.ResponseFormat.URL,
+        widget=forms.RadioSelect,
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,101 @@ class EarlierImage:
     @property
     def choice_label(self) -> str:
         return "Use this frame" if self.is_frame else "Use that image again"
+
+
+@dataclass(frozen=True)
+class ChargePlaces:
+    """Where a person may charge a job: their personal space (unless settings.TEAM_REQUIRED)
+    and each team they belong to; by default their default team, else the personal space."""
+
+    teams: tuple[Team, ...]
+    default_team: Team | None = None
+    personal: bool = True
+
+    @property
+    def offered(self) -> bool:
+        """Whether the form asks (a select): only for someone in a team."""
+        return bool(self.teams)
+
+    @property
+    def nowhere(self) -> bool:
+        """No place at all: a team is required and the person is in none."""
+        return not self.personal and not self.teams
+
+    def choices(self) -> list[tuple[str, str]]:
+        personal = [(PERSONAL, "Personal")] if self.personal else []
+        return personal + [(str(team.pk), team.name) for team in self.teams]
+
+    @property
+    def initial(self) -> str:
+        if self.default_team is not None:
+            return str(self.default_team.pk)
+        if self.personal or not self.teams:
+            return PERSONAL
+        return str(self.teams[0].pk)
+
+    def value_for(self, team: Team | None) -> str:
+        """The select's value for `team`, or the default when it is not offered any more (a
+        team the person has left, a personal job where a team is required)."""
+        for value, _ in self.choices():
+            if value == (PERSONAL if team is None else str(team.pk)):
+                return value
+        return self.initial
+
+    def team_for(self, value: str | None) -> Team | None:
+        """The team a Charge to value names (None: personal). KeyError if it is not offered."""
+        if value == PERSONAL and self.personal:
+            return None
+        for team in self.teams:
+            if str(team.pk) == value:
+                return team
+        raise KeyError(value)
+
+    def team_or_default(self, value: str | None) -> Team | None:
+        try:
+            return self.team_for(value)
+        except KeyError:
+            return self.team_for(self.initial) if not self.nowhere else None
+
+
+def charge_places_for(user) -> ChargePlaces:
+    """The places `user` may charge, read afresh on every request: a membership removed a
+    moment ago is gone from the choices at once."""
+    memberships = list(selectors.memberships_for_user(user=user))
+    default = next((m.team for m in memberships if m.is_default), None)
+    return ChargePlaces(
+        teams=tuple(m.team for m in memberships),
+        default_team=default,
+        personal=not settings.TEAM_REQUIRED,
+    )
+
+
+def charge_to_field(places: ChargePlaces) -> forms.ChoiceField:
+    """The Charge to select. Changing it asks the options view for the place's models and
+    budgets again (htmx); without JavaScript the submit is checked for the place all the same."""
+    return forms.ChoiceField(
+        label="Charge to",
+        choices=places.choices(),
+        initial=places.initial,
+        help_text="Where the video is charged: your personal budget, or one of your teams'. "
+        "A team's videos are shared with its members.",
+        error_messages={
+            "required": "Choose where to charge this video.",
+            "invalid_choice": "You cannot charge videos there: you are not a member of that "
+            "team. Choose one of the places listed.",
+        },
+        widget=forms.Select(
+            attrs={
+                "hx-get": reverse_lazy("jobs:create_options"),
+                "hx-trigger": "change",
+                "hx-target": "#model-options",
+                "hx-swap": "innerHTML",
+                "hx-include": CHARGE_INCLUDE,
+                "hx-vals": '{"refresh_models": "true"}',
+                "hx-sync": "this:replace",
+            }
+        ),
+    )
 
 
 EARLIER_IMAGE_HELP = (
@@ -123,15 +235,7 @@ class JobForm(forms.Form):
             "max_length": "Enter auto, or a size such as 1280x720.",
         },
     )
-    response_format = forms.ChoiceField(
-        label="Response format",
-        choices=[
-            (value, f"{label}: {RESPONSE_FORMAT_HELP[value]}")
-            for value, label in Job.ResponseFormat.choices
-        ],
-        initial=Job.ResponseFormat.URL,
-        widget=forms.RadioSelect,
-    )
+    response_format = response_format_field()
     image = forms.FileField(
         label="Image",
         required=False,
@@ -152,15 +256,28 @@ class JobForm(forms.Form):
         widget=forms.CheckboxInput(attrs={"hx-preserve": "true"}),
     )
 
-    def __init__(self, *args, models=(), owner=None, **kwargs):
+    def __init__(self, *args, models=(), owner=None, places: ChargePlaces | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial = dict(self.initial)  # adjusted below; never the caller's dict
+        # Where the job is charged: a select for someone in a team; the personal space (or, with
+        # TEAM_REQUIRED, nowhere) for everyone else. `models` are the ones allowed there.
+        self.places = places
+        self.team = None
+        # A posted Charge to is checked even where the form offers none (a team the person
+        # left since the page loaded): charging the personal space instead would be a surprise.
+        posted_place = self.is_bound and self.add_prefix("charge_to") in self.data
+        if places is not None and (places.offered or posted_place):
+            self.fields = {"charge_to": charge_to_field(places), **self.fields}
+            self.team = places.team_or_default(self._value("charge_to"))
+            if not self.is_bound and self.initial.get("charge_to") is None:
+                self.initial["charge_to"] = places.initial
         self.catalog = {model.id: model for model in models}
         self.fields["model"].choices = [
             (model.id, model_label(model)) for model in self.catalog.values()
         ]
         if "ir/test-video" in self.catalog:
             self.fields["model"].initial = "ir/test-video"
+        self._explain_model_not_allowed(owner)
         self.chosen_model = self._chosen_model()
         if self.chosen_model is not None:
             self._fit_to(self.chosen_model)
@@ -171,6 +288,22 @@ class JobForm(forms.Form):
             if self.chosen_model is not None and not self.chosen_model.accepts_image:
                 self.initial["use_earlier_image"] = False
         self.image_to_reuse: EarlierImage | None = None  # set by clean()
+
+    def _explain_model_not_allowed(self, owner) -> None:
+        """A posted model the person may use elsewhere but not where the job is charged (a
+        team that staff limited to some models) is refused in ModelUnavailableError's words,
+        which say to choose another model or charge the video elsewhere."""
+        from .services.limits import ModelUnavailableError
+
+        posted = self._value("model") if self.is_bound else None
+        if not posted or posted in self.catalog or owner is None or self.team is None:
+            return
+        if selectors.catalog_models(user=owner).filter(pk=posted).exists():
+            message = str(ModelUnavailableError(model=posted, team=self.team))
+            self.fields["model"].error_messages["invalid_choice"] = message.replace("%", "%%")
+
+    def clean_charge_to(self) -> Team | None:
+        return self.places.team_for(self.cleaned_data["charge_to"])
 
     def _value(self, name):
         """What the form was given for `name`: the posted value, or the initial one."""

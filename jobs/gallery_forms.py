@@ -6,6 +6,7 @@ import uuid
 from django import forms
 
 from .models import Job
+from .selectors.jobs import KEEP_FILTERS
 
 # More than a page of cards (PAGE_SIZE in jobs.views.gallery), so "select all on this page" always
 # fits; a bound on how much one request may delete or pack into a zip.
@@ -24,10 +25,12 @@ class GalleryFilterForm(forms.Form):
     )
     status = forms.ChoiceField(label="Status", required=False)
     model = forms.ChoiceField(label="Model", required=False)
+    keep = forms.ChoiceField(label="Keeping", required=False)
 
     def __init__(self, *args, models: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [("", "Any status"), *Job.Status.choices]
+        self.fields["keep"].choices = [("", "All"), *KEEP_FILTERS.items()]
         self.fields["model"].choices = [("", "Any model"), *((m, m) for m in models)]
 
     def filters(self) -> dict:
@@ -38,6 +41,7 @@ class GalleryFilterForm(forms.Form):
             "status": data.get("status", ""),
             "model": data.get("model", ""),
             "query": data.get("q", "").strip(),
+            "keep": data.get("keep", ""),
         }
 
     @property

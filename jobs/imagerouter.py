@@ -36,6 +36,7 @@ from urllib3.util.retry import Retry
 logger = logging.getLogger(__name__)
 
 GENERATIONS_PATH = "/v1/openai/videos/generations"
+API_KEYS_PATH = "/v1/api-keys"
 CHUNK_BYTES = 64 * 1024
 # Bodies up to this size stay in memory; a base64 video spills to a temporary file.
 SPOOL_BYTES = 1024 * 1024
@@ -106,6 +107,19 @@ class GenerationResult:
             self.video.close()
 
 
+@dataclass
+class MintedKey:
+    """A normal key just minted with a management key. `secret` is shown this once by the
+    provider; the caller encrypts it at once and never logs it (repr leaves it out)."""
+
+    provider_id: str
+    name: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"<MintedKey {self.provider_id} {self.name!r}>"
+
+
 class ImageRouterClient:
     def __init__(
         self,
@@ -131,12 +145,14 @@ class ImageRouterClient:
         return f"<ImageRouterClient {self.base_url}>"
 
     @classmethod
-    def from_settings(cls) -> ImageRouterClient:
+    def from_settings(cls, *, api_key: str | None = None) -> ImageRouterClient:
+        """A client configured from settings, calling with `api_key` (a minted key, or the
+        management key) or, by default, IMAGEROUTER_API_KEY."""
         from django.conf import settings
 
         return cls(
             base_url=settings.IMAGEROUTER_BASE_URL,
-            api_key=settings.IMAGEROUTER_API_KEY,
+            api_key=api_key or settings.IMAGEROUTER_API_KEY,
             connect_timeout=settings.IMAGEROUTER_CONNECT_TIMEOUT,
             read_timeout=settings.IMAGEROUTER_READ_TIMEOUT,
             deadline=settings.IMAGEROUTER_DEADLINE,
@@ -289,16 +305,108 @@ class ImageRouterClient:
         return response
 
     def credits(self, *, by_api_key: bool = False) -> dict[str, Any]:
-        """GET /v1/credits, with the USD amounts as Decimals."""
+        """GET /v1/credits, with the USD amounts as Decimals and, per key, `period_start`,
+        `expires_at` and `created_at` as datetimes (None when absent or null: an older answer
+        without the per-key limit fields reads as keys without limits)."""
         params = {"by_api_key": "true"} if by_api_key else {}
         payload = self._get("/v1/credits", params=params, auth=True)
+        if not isinstance(payload, dict):
+            raise RefusedError("ImageRouter sent its credits in an unexpected shape.")
         for key in ("remaining_credits", "credit_usage", "total_deposits"):
             if key in payload:
                 payload[key] = _decimal(payload[key])
-        for row in payload.get("usage_by_api_key") or []:
-            if "credit_usage" in row:
-                row["credit_usage"] = _decimal(row["credit_usage"])
+        rows = payload.get("usage_by_api_key") or []
+        if not isinstance(rows, list):
+            raise RefusedError("ImageRouter sent its usage per key in an unexpected shape.")
+        for row in rows:
+            if not isinstance(row, dict):
+                raise RefusedError("ImageRouter sent its usage per key in an unexpected shape.")
+            for key in ("credit_usage", "period_spend", "spend_limit"):
+                if row.get(key) is not None:
+                    row[key] = _decimal(row[key])
+            if row.get("period_spend") is None and "credit_usage" in row:
+                row["period_spend"] = row["credit_usage"]  # no period: its whole usage
+            for key in ("period_start", "expires_at", "created_at"):
+                row[key] = _timestamp(row.get(key))
         return payload
+
+    # --- Management keys -------------------------------------------------------------------------
+
+    def mint_key(
+        self,
+        *,
+        name: str,
+        spend_limit: Decimal | None,
+        period: str | None,
+        expires_at: datetime | None,
+    ) -> MintedKey:
+        """POST /v1/api-keys with this client's key as the management key: a new normal key.
+
+        Raises `NotProcessedError` when the provider certainly made no key (no connection, 429),
+        `RefusedError` for a 4xx/5xx or an error body (a bad management key, a refused field),
+        and `OutcomeUnknownError` when the request went out and no answer came back: a key may
+        then exist that the studio will never know (it expires by itself, if asked to).
+        """
+        body = {
+            "name": name,
+            "spend_limit": float(spend_limit) if spend_limit is not None else None,
+            "spend_limit_period": period,
+            "expires_at": _iso(expires_at) if expires_at is not None else None,
+        }
+        try:
+            response = self._session.post(
+                self.base_url + API_KEYS_PATH,
+                json=body,
+                headers={**self._auth_headers(), "Connection": "close"},
+                # Minting is quick; a job waits on it, so it must not hang.
+                timeout=(self.connect_timeout, 30),
+            )
+        except requests.exceptions.ConnectTimeout:
+            raise NotProcessedError("Could not reach ImageRouter (connection timed out).") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _is_connect_failure(exc):
+                raise NotProcessedError(
+                    "Could not reach ImageRouter (connection refused)."
+                ) from None
+            raise OutcomeUnknownError(MINT_UNKNOWN_MESSAGE) from None
+        except requests.exceptions.Timeout:
+            raise OutcomeUnknownError(MINT_UNKNOWN_MESSAGE) from None
+        if response.status_code == 429:
+            raise RateLimitedError(
+                "ImageRouter is rate limiting this studio.",
+                status=429,
+                retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if response.status_code not in (200, 201) or error is not None:
+            if isinstance(error, dict) and error.get("message"):
+                _raise_error_body(error, response.status_code, api_key=self._api_key)
+            if response.status_code in (401, 403):
+                raise RefusedError(
+                    "ImageRouter refused the management key; an admin must check "
+                    "IMAGEROUTER_MANAGEMENT_KEY.",
+                    status=response.status_code,
+                )
+            raise RefusedError(
+                f"ImageRouter answered HTTP {response.status_code} to a new key.",
+                status=response.status_code,
+            )
+        if not isinstance(payload, dict):
+            raise OutcomeUnknownError(MINT_UNKNOWN_MESSAGE)
+        # The documentation does not show this answer's shape: accept the likely names.
+        secret = next(
+            (payload[k] for k in ("key", "api_key", "secret") if isinstance(payload.get(k), str)),
+            "",
+        )
+        provider_id = payload.get("id", payload.get("api_key_id"))
+        if not secret or provider_id is None:
+            raise OutcomeUnknownError(MINT_UNKNOWN_MESSAGE)
+        return MintedKey(provider_id=str(provider_id), name=str(payload.get("name") or name),
+                         secret=secret)  # fmt: skip
 
     def _get(self, path: str, *, params: dict, auth: bool) -> Any:
         headers = self._auth_headers() if auth else {}
@@ -336,6 +444,7 @@ class ImageRouterClient:
 
 
 UNKNOWN_MESSAGE = "Outcome unknown: the provider may have charged for this"
+MINT_UNKNOWN_MESSAGE = "ImageRouter did not confirm the new key, so it may or may not exist"
 # Stands in for the API key wherever the provider's own text quotes it.
 REDACTED = "[redacted]"
 
@@ -388,6 +497,21 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(str(value))
     except InvalidOperation:
         raise RefusedError(f"ImageRouter sent an unreadable amount: {value!r}.") from None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A provider's UTC timestamp ("2026-05-01T00:00:00.000Z"), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _created_at(value: Any) -> datetime | None:

@@ -44,7 +44,7 @@ from django.urls import Resolver404, get_urlconf, resolve
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from jobs.models import Job
+from jobs.models import Job, Membership
 from jobs.numbers import parse_whole_number
 
 # The one backend whose sessions the fast path vouches for; a page signed in by any other gets
@@ -156,7 +156,11 @@ class UnchangedPollMiddleware:
         expected = _signature(job_id, session_key, user.pk, user.get_session_auth_hash())
         if not constant_time_compare(signature, expected):
             return False
-        return state.owner_id == user.pk or user.is_staff
+        # The same rule as selectors.visible_to: the owner of a personal job, the current
+        # members of a team's, and staff.
+        if user.is_staff or state.in_team:
+            return True
+        return state.team_id is None and state.owner_id == user.pk
 
 
 # The fast path's one query ------------------------------------------------------------------------
@@ -164,8 +168,9 @@ class UnchangedPollMiddleware:
 
 @dataclass(frozen=True)
 class PollState:
-    """What an unchanged status poll needs: the job's owner, status and attempt, and the polling
-    user's password hash (for the poll pass's check), is_active and is_staff."""
+    """What an unchanged status poll needs: the job's owner, team, status and attempt, and the
+    polling user's password hash (for the poll pass's check), is_active and is_staff, and
+    whether they are a member of the job's team."""
 
     owner_id: int
     status: str
@@ -173,6 +178,8 @@ class PollState:
     password: str
     is_active: bool
     is_staff: bool
+    team_id: object = None
+    in_team: bool = False
 
 
 @functools.cache
@@ -180,6 +187,7 @@ def _poll_sql(vendor: str) -> str:
     """The fast path's query for this database vendor, built once from the models' _meta."""
     qn = connection.ops.quote_name
     job, user, session = Job._meta, get_user_model()._meta, Session._meta
+    member = Membership._meta
 
     def column(meta, name):
         return qn(meta.get_field(name).column)
@@ -188,7 +196,11 @@ def _poll_sql(vendor: str) -> str:
     return (
         f"SELECT j.{column(job, 'owner')}, j.{column(job, 'status')},"  # noqa: S608
         f" j.{column(job, 'attempt')}, u.{column(user, 'password')},"
-        f" u.{column(user, 'is_active')}, u.{column(user, 'is_staff')}"
+        f" u.{column(user, 'is_active')}, u.{column(user, 'is_staff')},"
+        f" j.{column(job, 'team')},"
+        f" EXISTS (SELECT 1 FROM {qn(member.db_table)} m"
+        f" WHERE m.{column(member, 'team')} = j.{column(job, 'team')}"
+        f" AND m.{column(member, 'user')} = u.{column(user, 'id')})"
         f" FROM {qn(job.db_table)} j, {qn(user.db_table)} u, {qn(session.db_table)} s"
         f" WHERE j.{column(job, 'id')} = %s AND j.{column(job, 'deleted_at')} IS NULL"
         f" AND u.{column(user, 'id')} = %s"
@@ -246,5 +258,14 @@ def job_poll_state(*, job_id, user_id, session_key) -> PollState | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    owner_id, status, attempt, password, is_active, is_staff = row
-    return PollState(owner_id, status, attempt, password, bool(is_active), bool(is_staff))
+    owner_id, status, attempt, password, is_active, is_staff, team_id, in_team = row
+    return PollState(
+        owner_id,
+        status,
+        attempt,
+        password,
+        bool(is_active),
+        bool(is_staff),
+        team_id,
+        bool(in_team),
+    )

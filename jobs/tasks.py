@@ -6,9 +6,11 @@ from celery import shared_task
 from . import services
 
 
+# A generate message names no job: a slot runs the fairest queued one (services/queue.py). The
+# job_id of a message sent by an older version is accepted and means the same.
 @shared_task
-def run_job(job_id: str) -> None:
-    services.job_run(job_id=job_id)
+def run_job(job_id: str | None = None) -> None:
+    services.job_run_next()
 
 
 @shared_task
@@ -27,5 +29,35 @@ def sweep() -> None:
 
 
 @shared_task
+def renew_provider_keys() -> None:
+    services.provider_keys_renew()
+
+
+@shared_task
 def sync_catalog() -> None:
     services.catalog_sync()
+
+
+@shared_task
+def send_email(email_id: str) -> None:
+    services.email_send(email_id=email_id)
+
+
+@shared_task
+def deliver_webhook(delivery_id: str) -> None:
+    services.delivery_send(delivery_id=delivery_id)
+
+
+@shared_task
+def send_unknown_summary() -> None:
+    services.staff_unknown_summary_send()
+
+
+@shared_task
+def send_weekly_digests() -> None:
+    services.weekly_digests_send()
+
+
+@shared_task
+def send_expiry_warnings() -> None:
+    services.expiry_warnings_send()

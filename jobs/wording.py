@@ -4,9 +4,10 @@ The generate form's model labels and the estimate beside it use these same words
 always agree; the job page's timer and usual wait use duration_words, as the form does."""
 
 import math
-from decimal import Decimal
 
-from .models import VideoModel
+from django.utils.html import format_html
+
+from .models import Budget, VideoModel
 from .selectors import BudgetStatus
 from .templatetags.studio import usd
 
@@ -37,20 +38,92 @@ def model_label(model: VideoModel) -> str:
 
 
 def budget_words(status: BudgetStatus) -> str:
+    """What is left of one budget in its period and when it resets: "You have $4.50 left this
+    month, resets in 3 days, on 1 Jan." for the personal budget, "Design team: $4.20 left this
+    week, resets in ..." for the others (named as budget_label names them)."""
     if status.limit is None:
-        return "No monthly limit."
-    return f"You have {usd(max(status.left, Decimal(0)))} left this month."
+        return "No monthly limit." if _is_personal(status) else f"{status.label}: no limit."
+    left = usd(status.left_or_zero)
+    if _is_personal(status):
+        return f"You have {left} left {status.period_words}, {status.resets}."
+    return f"{status.label}: {left} left {status.period_words}, {status.resets}."
 
 
 def over_budget_words(model: VideoModel, status: BudgetStatus) -> str:
-    """A warning when the model's top price is more than what is left: the submit would be
-    refused (budgets.budget_reserve holds the top price). Empty when it fits."""
+    """A warning when the model's top price is more than what is left at this level: the submit
+    would be refused (budgets.budget_reserve holds the top price). Empty when it fits."""
     if status.limit is None or model.price_max <= status.left:
         return ""
+    if _is_personal(status):
+        return (
+            f"This model can cost up to {usd(model.price_max)}, more than you have left, so "
+            "Generate would be refused. Choose a cheaper model, or ask an admin to raise your "
+            "budget."
+        )
+    level = status.budget.level
+    if level == Budget.Level.ORGANIZATION:
+        advice = "or ask an admin to raise the organization's budget"
+    elif level == Budget.Level.TOKEN:
+        advice = "or raise the token's budget on the API tokens page"
+    else:
+        advice = "charge the video elsewhere, or ask one of the team's managers to raise it"
     return (
-        f"This model can cost up to {usd(model.price_max)}, more than you have left, so "
-        "Generate would be refused. Choose a cheaper model, or ask an admin to raise your budget."
+        f"This model can cost up to {usd(model.price_max)}, more than {in_sentence(status.label)} "
+        f"has left {status.period_words}, so Generate would be refused. Choose a cheaper model, "
+        f"{advice}."
     )
+
+
+def first_over_budget_words(model: VideoModel, statuses) -> str:
+    """The warning for the first level (in lock order, as the submit checks them) that the
+    model's top price does not fit; empty when it fits them all."""
+    return next(filter(None, (over_budget_words(model, status) for status in statuses)), "")
+
+
+def budget_warning_words(status: BudgetStatus) -> str:
+    """The banner over every page once a budget of the person's is 80% used: "You have used 83%
+    of this month's budget ($0.50 of $0.60, counting jobs still running); it resets in 3 days,
+    on 1 Jan." For a team's budget: "The Design team has used 90% of its budget this week ...".
+    Safe HTML (format_html escapes the team's name), so the apostrophe stays as it is."""
+    figures = format_html(
+        "({} of {}, counting jobs still running); it {}.",
+        usd(status.used),
+        usd(status.limit),
+        status.resets,
+    )
+    level = Budget.Level.PERSONAL if status.budget is None else status.budget.level
+    percent = status.percent_used
+    if level == Budget.Level.PERSONAL:
+        return format_html(
+            "You have used {}% of {}'s budget {}", percent, status.period_words, figures
+        )
+    if level == Budget.Level.MEMBER:
+        return format_html(
+            "You have used {}% of {} {} {}",
+            percent,
+            in_sentence(status.label),
+            status.period_words,
+            figures,
+        )
+    return format_html(
+        "The {} has used {}% of its budget {} {}",
+        status.label,
+        percent,
+        status.period_words,
+        figures,
+    )
+
+
+def in_sentence(label: str) -> str:
+    """A budget's label inside a sentence: "your budget in the Design team", "the organization",
+    "Design team" (a team's own name keeps its capital)."""
+    if label.startswith(("Your ", "The ")):
+        return label[0].lower() + label[1:]
+    return label
+
+
+def _is_personal(status: BudgetStatus) -> bool:
+    return status.budget is None or status.budget.level == Budget.Level.PERSONAL
 
 
 def wait_words(median_seconds: float | None, sample: int) -> str:

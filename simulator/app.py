@@ -6,8 +6,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from . import catalog, generation, storage
-from .state import Config, FaultError, SimulatorState
+from . import catalog, generation, keys, storage
+from .state import Config, FaultError, KeyRefused, SimulatorState
 from .web import Request, error_response, is_loopback, json_response
 
 GENERATIONS = "/v1/openai/videos/generations"
@@ -41,6 +41,8 @@ class SimulatorApp:
             return self.model(path.removeprefix("/v1/models/"))
         if path == "/v1/credits" and method == "GET":
             return self.credits(request)
+        if path == "/v1/api-keys" and method == "POST":
+            return keys.handle(self.state, request)
         if path.startswith("/_sim/"):
             return self.control(request)
         if path == "/health":
@@ -59,8 +61,13 @@ class SimulatorApp:
         return json_response(200, model)
 
     def credits(self, request: Request):
-        if request.bearer_token() is None:
+        api_key = request.bearer_token()
+        if api_key is None:
             return error_response(401, "Authorization header is required", "unauthorized")
+        try:
+            self.state.check_key(api_key)
+        except KeyRefused as exc:
+            return error_response(401, str(exc), "unauthorized")
         by_api_key = request.query.get("by_api_key") == "true"
         return json_response(200, self.state.credits(by_api_key))
 

@@ -1,10 +1,12 @@
 """POST /v1/openai/videos/generations, answered the way the provider answers it.
 
-1. Auth, body parsing and validation fail fast with 401 or 400 and cost nothing.
+1. Auth, body parsing and validation fail fast with 401 or 400 and cost nothing. A management
+   key, or a minted key past its `expires_at`, is a 401.
 2. A queued fault, if one applies, may answer instead (429, a 5xx, a late error, a drop...).
 3. The model's maximum price is reserved; if the balance can't cover it the answer is
    "Insufficient credits" as 200 with an error body, since the provider writes that body
-   before it sets a status.
+   before it sets a status. A key that has already spent its `spend_limit` in the current
+   window is refused with 403 and nothing is reserved (see `spend_limit_refusal`).
 4. The 200 and its headers go out at once. A worker thread does the work (the configured
    latency, then a real render) while the response writes a space every keep-alive interval.
 5. The worker settles the real price or refunds everything, and does so whether or not the
@@ -25,6 +27,7 @@ from PIL import Image
 from . import catalog, render
 from .forms import MAX_IMAGE_BYTES, MAX_IMAGES, FormError, load_image, parse_body
 from .server import AbortConnection
+from .state import KeyRefused, SpendLimitReached
 from .storage import Storage
 from .web import Request, Response, error_body, error_response, invalid_request
 
@@ -51,7 +54,7 @@ class Job:
     latency: float
     fault: dict = field(default_factory=dict)
     reserved: int = 0
-    epoch: int | None = None  # the state's epoch when the price was reserved
+    reservation: object = None  # state.Reservation: the epoch and day the price was reserved in
     price: int = 0
     resolved: bool = False  # settled or refunded; each happens at most once
     started: float = field(default_factory=time.monotonic)
@@ -77,6 +80,11 @@ def handle(app, request: Request) -> Response:
             else "Invalid authorization token length: 0"
         )
         return error_response(401, message, "unauthorized")
+    try:
+        state.check_key(api_key)
+    except KeyRefused as exc:
+        state.count("rejected")
+        return error_response(401, str(exc), "unauthorized")
     if int(request.environ.get("CONTENT_LENGTH") or 0) > MAX_BODY:
         state.count("rejected")
         return invalid_request("File upload error: File too large")
@@ -101,8 +109,12 @@ def handle(app, request: Request) -> Response:
             job.model, seconds=job.seconds, width=job.width, height=job.height, prompt=job.prompt
         ),
     )
-    job.epoch = state.reserve(api_key, job.reserved)
-    if job.epoch is None:
+    try:
+        job.reservation = state.reserve(api_key, job.reserved)
+    except SpendLimitReached as exc:
+        state.count("rejected")
+        return spend_limit_refusal(str(exc))
+    if job.reservation is None:
         return _insufficient(job, status=200)
     if kind == "http_error":
         _refund(state, job)
@@ -204,6 +216,14 @@ def _rate_limited(fault: dict) -> Response:
     return response
 
 
+def spend_limit_refusal(message: str) -> Response:
+    """What a key that has spent its limit gets. The provider does not document this answer;
+    the simulator's choice is a 403 in the provider's error shape, before any work and with
+    nothing reserved or charged: the auth middleware is where the provider keeps its other
+    refusals that keep their status (401/403). A client should treat it as any refusal."""
+    return error_response(403, message, "spend_limit_exceeded")
+
+
 def _insufficient(job: Job, status: int) -> Response:
     needs = catalog.units_to_usd(catalog.max_price_units(job.model)).normalize()
     message = (
@@ -254,13 +274,13 @@ def _work(app, job: Job, future: Future):
 def _settle(state, job: Job):
     if not job.resolved:
         job.resolved = True
-        state.settle(job.epoch, job.api_key, job.reserved, job.price)
+        state.settle(job.reservation, job.api_key, job.reserved, job.price)
 
 
 def _refund(state, job: Job):
     if not job.resolved:
         job.resolved = True
-        state.refund(job.epoch, job.api_key, job.reserved)
+        state.refund(job.reservation, job.api_key, job.reserved)
 
 
 def _perform(app, job: Job) -> Outcome:
@@ -299,7 +319,7 @@ def _perform(app, job: Job) -> Outcome:
         return Outcome([json.dumps(body).encode()], work_dir)
 
     if video_id and kind == "download_fail":
-        state.fail_downloads(job.epoch, video_id, fault)
+        state.fail_downloads(job.reservation.epoch, video_id, fault)
     _settle(state, job)
     tail = {"latency": round((time.monotonic() - job.started) * 1000), "cost": _cost(job)}
     if job.response_format == "url":

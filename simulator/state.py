@@ -7,10 +7,11 @@ settle or refund, never twice) are only true if each step is atomic.
 import dataclasses
 import hashlib
 import os
+import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from .catalog import units_to_usd, usd_to_units
 
@@ -44,6 +45,11 @@ class Config:
     keepalive_interval: float = 3.0
     credits: str = "100"
     storage_dir: str | None = None  # None: a temporary directory, removed at exit
+    # The account's management keys: they may mint normal keys (POST /v1/api-keys) and nothing
+    # else. Any other non-empty key is the account's own normal key, as before.
+    management_keys: tuple[str, ...] = ()
+    # Seconds added to the real clock: tests move time to cross a spend window or an expiry.
+    clock_offset: float = 0.0
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Config":
@@ -53,10 +59,35 @@ class Config:
         if text := environ.get("SIM_KEEPALIVE_INTERVAL"):
             config.keepalive_interval = float(text)
         config.credits = environ.get("SIM_CREDITS", config.credits)
+        if text := environ.get("SIM_MANAGEMENT_KEYS"):
+            config.management_keys = tuple(k.strip() for k in text.split(",") if k.strip())
         return config
 
     def latency_for(self, model: str) -> float:
         return self.latency.get(model, self.latency.get("default", 0.0))
+
+
+PERIODS = ("day", "week", "month")
+
+
+def window_start(period: str | None, now: datetime) -> datetime | None:
+    """The start of the UTC window holding `now`: 00:00 today, Monday of the ISO week, or the
+    1st of the month. None (no period) is a lifetime window."""
+    if period is None:
+        return None
+    day = now.astimezone(UTC).date()
+    if period == "week":
+        day -= timedelta(days=day.weekday())
+    elif period == "month":
+        day = day.replace(day=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def stamp(moment: datetime | None) -> str | None:
+    """A UTC timestamp as the provider writes it: 2026-05-01T00:00:00.000Z."""
+    if moment is None:
+        return None
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass
@@ -66,6 +97,43 @@ class KeyUsage:
     created_at: str
     usage_units: int = 0
     total_requests: int = 0
+    # Keys minted with a management key carry these; the account's own key has none of them.
+    minted: bool = False
+    spend_limit_units: int | None = None
+    spend_limit_period: str | None = None
+    expires_at: datetime | None = None
+    # Usage by the UTC day its reservation was made, so a window's spend can be summed.
+    usage_by_day: dict = field(default_factory=dict)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def period_units(self, now: datetime) -> int:
+        start = window_start(self.spend_limit_period, now)
+        if start is None:
+            return self.usage_units
+        return sum(units for day, units in self.usage_by_day.items() if day >= start.date())
+
+    def add(self, day: date, units: int):
+        self.usage_units += units
+        self.usage_by_day[day] = self.usage_by_day.get(day, 0) + units
+
+
+@dataclass
+class Reservation:
+    """The price held for one generation: settled or refunded later, in the same epoch, on the
+    day it was taken (a window's spend counts it on that day)."""
+
+    epoch: int
+    day: date
+
+
+class SpendLimitReached(Exception):
+    """The key has spent its limit in the current window. The message is the provider's."""
+
+
+class KeyRefused(Exception):
+    """401: a management key used for anything but minting, or an expired key."""
 
 
 class FaultError(ValueError):
@@ -107,17 +175,45 @@ class SimulatorState:
             self.faults: list[dict] = []
             self.download_faults: dict[str, dict] = {}
             self.counters = dict.fromkeys(
-                ["generation_requests", "paid_calls", "refunded", "rejected", "downloads"], 0
+                [
+                    "generation_requests",
+                    "paid_calls",
+                    "refunded",
+                    "rejected",
+                    "downloads",
+                    "keys_minted",
+                ],
+                0,
             )
             self.charged_units = 0
 
     # Settings -----------------------------------------------------------------------------
 
     def configure(self, config: dict):
-        unknown = set(config) - {"latency", "keepalive_interval", "credits"}
+        known = {"latency", "keepalive_interval", "credits", "management_keys", "now"}
+        unknown = set(config) - known
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        management_keys = config.get("management_keys", [])
+        if not isinstance(management_keys, list) or not all(
+            isinstance(k, str) and k for k in management_keys
+        ):
+            raise ValueError("'management_keys' must be a list of non-empty strings")
+        offset = None
+        if "now" in config:
+            now = config["now"]
+            if now is None:
+                offset = 0.0
+            else:
+                moment = parse_timestamp(now)
+                if moment is None:
+                    raise ValueError("'now' must be an ISO 8601 timestamp or null")
+                offset = (moment - datetime.now(UTC)).total_seconds()
         with self.lock:
+            if "management_keys" in config:
+                self.settings.management_keys = tuple(management_keys)
+            if offset is not None:
+                self.settings.clock_offset = offset
             if "latency" in config:
                 latency = config["latency"]
                 if isinstance(latency, int | float | str):
@@ -134,6 +230,10 @@ class SimulatorState:
     def latency_for(self, model: str) -> float:
         with self.lock:
             return self.settings.latency_for(model)
+
+    def now(self) -> datetime:
+        """The simulator's clock: the real one, moved by `/_sim/config {"now": ...}`."""
+        return datetime.now(UTC) + timedelta(seconds=self.settings.clock_offset)
 
     def keepalive_interval(self) -> float:
         with self.lock:
@@ -188,6 +288,46 @@ class SimulatorState:
             fault["times"] -= 1
             return fault["mode"]
 
+    # Keys ---------------------------------------------------------------------------------
+
+    def is_management_key(self, api_key: str) -> bool:
+        with self.lock:
+            return api_key in self.settings.management_keys
+
+    def check_key(self, api_key: str):
+        """Raise KeyRefused for a key that may not generate or read credits: a management key,
+        or a minted key past its expiry."""
+        with self.lock:
+            if api_key in self.settings.management_keys:
+                raise KeyRefused("Management keys can only create API keys")
+            usage = self.keys.get(api_key)
+            if usage is not None and usage.expired(self.now()):
+                raise KeyRefused("API key has expired")
+
+    def mint(
+        self,
+        *,
+        name: str,
+        spend_limit_units: int | None,
+        period: str | None,
+        expires_at: datetime | None,
+    ) -> tuple[str, KeyUsage]:
+        """A new normal key of the account: its 64-character secret and its record."""
+        secret = secrets.token_hex(32)
+        with self.lock:
+            usage = KeyUsage(
+                api_key_id=str(uuid.uuid4()),
+                api_key_name=name,
+                created_at=stamp(self.now()),
+                minted=True,
+                spend_limit_units=spend_limit_units,
+                spend_limit_period=period,
+                expires_at=expires_at,
+            )
+            self.keys[secret] = usage
+            self.counters["keys_minted"] += 1
+            return secret, dataclasses.replace(usage)
+
     # Credits ------------------------------------------------------------------------------
 
     def _key(self, api_key: str) -> KeyUsage:
@@ -197,57 +337,107 @@ class SimulatorState:
                 api_key_id=str(uuid.UUID(digest[:32])),
                 # Never echo the key itself; its last four characters are enough to tell keys apart.
                 api_key_name=f"Simulated key ending {api_key[-4:]}",
-                created_at=f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.000Z}",
+                created_at=stamp(self.now()),
             )
         return self.keys[api_key]
 
-    def reserve(self, api_key: str, units: int) -> int | None:
+    def reserve(self, api_key: str, units: int) -> Reservation | None:
         """Take the maximum price off the balance before any work, as the provider does.
-        Return the epoch to settle or refund in, or None when the balance is too low."""
+        Return the reservation to settle or refund, or None when the balance is too low.
+        Raise SpendLimitReached when the key has already spent its limit in this window: the
+        provider blocks a key's requests once it has spent that much (reservations in flight
+        count, as they do in its usage)."""
         with self.lock:
+            now = self.now()
+            usage = self._key(api_key)
+            limit = usage.spend_limit_units
+            if limit is not None and usage.period_units(now) >= limit:
+                raise SpendLimitReached(_limit_message(usage, now))
             if units and self.balance_units < units:
                 return None
             self.balance_units -= units
-            usage = self._key(api_key)
-            usage.usage_units += units
+            usage.add(now.date(), units)
             usage.total_requests += 1
-            return self.epoch
+            return Reservation(self.epoch, now.date())
 
-    def settle(self, epoch: int, api_key: str, reserved: int, price: int):
+    def settle(self, reservation: Reservation, api_key: str, reserved: int, price: int):
         """Charge the real price: give back the part of the reservation it didn't use."""
         with self.lock:
-            if epoch != self.epoch:
+            if reservation.epoch != self.epoch:
                 return
             self.balance_units += reserved - price
-            self._key(api_key).usage_units += price - reserved
+            self._key(api_key).add(reservation.day, price - reserved)
             self.charged_units += price
             self.counters["paid_calls"] += 1
 
-    def refund(self, epoch: int, api_key: str, reserved: int):
+    def refund(self, reservation: Reservation, api_key: str, reserved: int):
         with self.lock:
-            if epoch != self.epoch:
+            if reservation.epoch != self.epoch:
                 return
             self.balance_units += reserved
-            self._key(api_key).usage_units -= reserved
+            self._key(api_key).add(reservation.day, -reserved)
             self.counters["refunded"] += 1
 
     def credits(self, by_api_key: bool) -> dict:
         with self.lock:
+            now = self.now()
             body = {
                 "remaining_credits": str(units_to_usd(self.balance_units)),
                 "credit_usage": str(units_to_usd(self.deposits_units - self.balance_units)),
                 "total_deposits": str(units_to_usd(self.deposits_units)),
             }
             if by_api_key:
-                body["usage_by_api_key"] = [
-                    {
-                        "api_key_id": k.api_key_id,
-                        "api_key_name": k.api_key_name,
-                        "credit_usage": str(units_to_usd(k.usage_units)),
-                        "total_requests": k.total_requests,
-                        "created_at": k.created_at,
-                        "is_active": True,
-                    }
-                    for k in self.keys.values()
-                ]
+                body["usage_by_api_key"] = [_key_report(k, now) for k in self.keys.values()]
             return body
+
+
+def _usd(units: int | None) -> str | None:
+    return None if units is None else str(units_to_usd(units))
+
+
+def _key_report(usage: KeyUsage, now: datetime) -> dict:
+    """One key in GET /v1/credits?by_api_key=true, with the documented per-key fields."""
+    return {
+        "api_key_id": usage.api_key_id,
+        "api_key_name": usage.api_key_name,
+        "credit_usage": _usd(usage.usage_units),
+        "total_requests": usage.total_requests,
+        "created_at": usage.created_at,
+        "is_active": not usage.expired(now),
+        "spend_limit": _usd(usage.spend_limit_units),
+        "spend_limit_period": usage.spend_limit_period,
+        "period_spend": _usd(usage.period_units(now)),
+        "period_start": stamp(window_start(usage.spend_limit_period, now)),
+        "expires_at": stamp(usage.expires_at),
+    }
+
+
+PERIOD_WORDS = {"day": "a day", "week": "a week", "month": "a month", None: "in all"}
+
+
+def _limit_message(usage: KeyUsage, now: datetime) -> str:
+    limit = f"${units_to_usd(usage.spend_limit_units)} {PERIOD_WORDS[usage.spend_limit_period]}"
+    start = window_start(usage.spend_limit_period, now)
+    if start is None:
+        return f"API key spend limit reached ({limit}). Create a new key to continue."
+    if usage.spend_limit_period == "day":
+        resets = start + timedelta(days=1)
+    elif usage.spend_limit_period == "week":
+        resets = start + timedelta(days=7)
+    else:
+        resets = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return f"API key spend limit reached ({limit}). It resets at {stamp(resets)}."
+
+
+def parse_timestamp(value) -> datetime | None:
+    """An ISO 8601 timestamp (a trailing Z allowed; no zone means UTC), or None if it isn't."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,10 +1,16 @@
 """Shared fixtures: users, the simulator over a real socket, and a real Celery worker on Redis."""
 
+import atexit
+import os
+import shutil
+import tempfile
 import uuid
 
 import pytest
 import redis
 from axes.handlers.proxy import AxesProxyHandler
+from django.core.cache import caches
+from prometheus_client import values as prometheus_values
 
 from jobs import imagerouter, services
 from jobs.services import tokens
@@ -17,6 +23,16 @@ from videostudio.celery import app as celery_app
 # From the start, not only in the broker_url fixture: a test that commits a job without asking
 # for a worker still sends its message, and it must not land in a developer's queue.
 celery_app.conf.broker_url = TEST_BROKER_URL
+
+# Prometheus' multi-process mode, as gunicorn and runworker run it (README, "Metrics"): this
+# process, and every worker process a test starts, write their metrics to one directory of this
+# run's own, which /metrics adds up. prometheus_client picked its in-process values when
+# django.setup() imported it, before this file; no metric has a value yet (every one has
+# labels, so none exists before its first use), so switching here is in time.
+METRICS_DIR = tempfile.mkdtemp(prefix="videostudio-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
+prometheus_values.ValueClass = prometheus_values.MultiProcessValue()
+atexit.register(shutil.rmtree, METRICS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +54,13 @@ def fresh_cache(settings):
         }
     }
     AxesProxyHandler.get_implementation(force=True)  # it keeps the cache it started with
+    yield
+    # Django never closes a Redis cache's connection pool, and each test makes a cache of its
+    # own: without this the run would keep a socket open per test (over a thousand).
+    for cache in caches.all(initialized_only=True):
+        client = cache.__dict__.get("_cache")  # RedisCache's client, if it was made
+        for pool in getattr(client, "_pools", {}).values():
+            pool.disconnect()
 
 
 @pytest.fixture
@@ -167,3 +190,26 @@ def api(client):
 
 def _auth(key):
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+
+
+# --- Email: a real SMTP server on loopback (tests/smtp.py) ----------------------------------
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """The studio's email goes to a real SMTP server on a free loopback port; `.mailbox` holds
+    what it accepted. Stop and start it to play a server that is down."""
+    from tests.redis_server import free_port
+    from tests.smtp import SMTPServer
+
+    server = SMTPServer(free_port()).start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    yield server
+    server.stop()

@@ -5,11 +5,14 @@ reading pages are in tests/helpers.py."""
 from datetime import timedelta
 from decimal import Decimal
 
+from django.core.files.base import ContentFile
+from django.db import transaction
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import CostEntry, Job
+from jobs.models import CostEntry, Job, Membership
 from tests.helpers import run_job_now
+from tests.media import image_bytes
 
 TEST_MODEL = "ir/test-video"  # the simulator's free model: 5 seconds, any size, takes an image
 KLING = "kling/kling-2.1-standard"  # calculated price, $0.18 to $0.50
@@ -109,18 +112,62 @@ def make_entry(user, model, cost, when, *, outcome="charged", possible=None, **j
         cost=Decimal(cost),
         possible_cost=possible,
         latency_ms=job_fields.get("latency_ms", 1500),
+        team=job_fields.get("team"),
+        token=job_fields.get("token"),
     )
-    return CostEntry.objects.create(
-        job=job,
+    with transaction.atomic():
+        return services.ledger_record(
+            job=job, outcome=outcome, cost=Decimal(cost), possible_cost=possible, at=when
+        )
+
+
+def set_budget(user, limit, *, period="month"):
+    services.budget_set(user=user, limit=Decimal(limit), period=period, changed_by=None)
+
+
+def team_with(name="Design", *, members=(), managers=(), default_for=(), models=None, limit=None):
+    """A team made as staff make one (services, audited): `members` and `managers` in it, the
+    team the default of each user in `default_for`, limited to `models` (ids) if given, with a
+    monthly team budget of `limit` if given."""
+    from jobs.models import Budget
+
+    team = services.team_create(name=name, by=None)
+    for user in members:
+        services.membership_set(team=team, user=user, by=None)
+    for user in managers:
+        services.membership_set(team=team, user=user, role=Membership.Role.MANAGER, by=None)
+    for user in default_for:
+        services.default_team_set(user=user, team=team)
+    if models is not None:
+        services.team_models_set(team=team, all_models=False, model_ids=models, by=None)
+    if limit is not None:
+        services.budget_set(
+            level=Budget.Level.TEAM, team=team, limit=Decimal(limit), changed_by=None
+        )
+    team.refresh_from_db()
+    return team
+
+
+def set_member_budget(team, user, limit, *, period="month"):
+    from jobs.models import Budget
+
+    services.budget_set(
+        level=Budget.Level.MEMBER,
+        team=team,
         user=user,
-        model=model,
-        outcome=outcome,
-        cost=Decimal(cost),
-        possible_cost=possible,
-        reconciliation="pending" if outcome == CostEntry.Outcome.UNKNOWN else "",
-        created_at=when,
+        limit=Decimal(limit),
+        period=period,
+        changed_by=None,
     )
 
 
-def set_budget(user, limit):
-    services.budget_set(user=user, monthly_limit=Decimal(limit), changed_by=None)
+def filed_job(owner, prompt="a heron lands on a pier", *, status=Job.Status.SUCCEEDED, **fields):
+    """A job written directly with a stored video (stand-in bytes), poster and input image:
+    every file the pages serve, without running the simulator."""
+    fields = {"model": TEST_MODEL, **fields}
+    job = Job.objects.create(owner=owner, prompt=prompt, status=status, **fields)
+    job.video.save(f"{job.pk}.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42 video"), save=False)
+    job.poster.save(f"{job.pk}.jpg", ContentFile(image_bytes("JPEG")), save=False)
+    job.input_image.save(f"{job.pk}.png", ContentFile(image_bytes("PNG")), save=False)
+    job.save(update_fields=["video", "poster", "input_image"])
+    return job

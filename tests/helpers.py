@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_BROKER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # The variables a settings test starts without, whatever the developer's or CI's shell holds:
 # each test then sets what it is about.
-SETTINGS_PREFIXES = ("DJANGO_", "IMAGEROUTER_", "DATABASE_", "STORAGE_", "S3_", "MEDIA_", "LOG_")
+SETTINGS_PREFIXES = (
+    "DJANGO_", "IMAGEROUTER_", "DATABASE_", "STORAGE_", "S3_", "MEDIA_", "LOG_", "OIDC_",
+    "PASSWORD_LOGIN", "BREAK_GLASS_",
+)  # fmt: skip
 
 
 def run_with_settings(
@@ -95,8 +98,9 @@ def settings_variables() -> set[str]:
 
 
 @contextmanager
-def running_worker(broker_url, queues=("generate", "store", "poster", "celery")):
-    """A real Celery worker thread consuming `queues` from the real Redis, until the block ends."""
+def running_worker(broker_url, queues=("generate", "store", "poster", "celery"), concurrency=4):
+    """A real Celery worker thread consuming `queues` from the real Redis, until the block ends,
+    running up to `concurrency` tasks at once."""
 
     def close_connections(**kwargs):
         # The worker thread's connections would otherwise outlive the test database.
@@ -107,7 +111,7 @@ def running_worker(broker_url, queues=("generate", "store", "poster", "celery"))
         with start_worker(
             celery_app,
             pool="threads",
-            concurrency=4,
+            concurrency=concurrency,
             queues=list(queues),
             perform_ping_check=False,
             loglevel="WARNING",

@@ -5,8 +5,9 @@ import json
 
 import redis
 from django.conf import settings
+from django.utils import timezone
 
-from jobs.tasks import run_job
+from jobs.services.messages import run_message_send
 
 
 def test_timeouts_and_limits_are_ordered_so_each_layer_fires_after_the_one_inside_it():
@@ -36,14 +37,19 @@ def test_messages_are_json_with_ids_only():
     assert settings.CELERY_TASK_SERIALIZER == "json"
 
 
-def test_a_queued_message_carries_the_job_id_and_nothing_else(broker_url):
+def test_a_generate_message_carries_nothing_not_even_a_job_id(broker_url):
     client = redis.Redis.from_url(broker_url)
     client.delete("generate")
-    run_job.delay("5f0e8ad8-8a8c-4a3e-9a43-6c2f4ab0c111")
+    job_id = "5f0e8ad8-8a8c-4a3e-9a43-6c2f4ab0c111"
+    stamp = timezone.now()
+
+    assert run_message_send(job_id=job_id, stamp=stamp)
 
     message = json.loads(client.lpop("generate"))
     body = json.loads(base64.b64decode(message["body"]))
-    assert body[0] == ["5f0e8ad8-8a8c-4a3e-9a43-6c2f4ab0c111"] and body[1] == {}
+    assert message["headers"]["task"] == "jobs.tasks.run_job"
+    assert body[0] == [] and body[1] == {}
+    assert job_id not in json.dumps(message)
     assert settings.IMAGEROUTER_API_KEY not in json.dumps(message)
 
 

@@ -298,3 +298,30 @@ def test_the_worker_healthcheck_passes_only_when_all_three_workers_answer(broker
         for worker in workers:
             worker.kill()
             worker.wait()
+
+
+# Metrics (README, "Metrics") ---------------------------------------------------------------------
+
+
+def test_every_container_of_the_image_counts_its_processes_metrics_together():
+    envs = dict(
+        arg.split("=", 1)
+        for op, args in dockerfile_instructions()
+        if op == "ENV"
+        for arg in args.split()
+    )
+    assert envs.get("PROMETHEUS_MULTIPROC_DIR", "").startswith("/tmp/")
+
+
+def test_the_web_serves_with_the_gunicorn_hooks_that_empty_the_metrics_directory():
+    assert "gunicorn.conf.py" not in (ROOT / ".dockerignore").read_text().split()
+    assert (ROOT / "gunicorn.conf.py").exists()
+    # gunicorn reads ./gunicorn.conf.py (the image's /app) unless told another file.
+    gunicorn = command_text("web").split("exec gunicorn", 1)[1]
+    assert "--config" not in gunicorn and " -c " not in gunicorn
+
+
+def test_each_worker_host_serves_its_own_metrics():
+    port = environment("worker").get("METRICS_WORKER_PORT")
+    assert port and int(port) > 0
+    assert not service("worker").get("ports"), "the worker's metrics port must not be published"

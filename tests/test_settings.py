@@ -36,6 +36,21 @@ def test_env_example_lists_exactly_the_variables_settings_read():
             "DJANGO_DEBUG must be false",
         ),
         ({"DJANGO_DEBUG": "yes"}, "must be 'true' or 'false'"),
+        ({"OIDC_ISSUER": "https://sso.example.com"}, "set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+        (
+            {"OIDC_ISSUER": "sso.example.com", "OIDC_CLIENT_ID": "a", "OIDC_CLIENT_SECRET": "b"},
+            "OIDC_ISSUER must be an http(s) URL",
+        ),
+        ({"PASSWORD_LOGIN": "false"}, "PASSWORD_LOGIN=false needs OIDC_ISSUER"),
+        (
+            {
+                "PASSWORD_LOGIN": "false",
+                "OIDC_ISSUER": "https://sso.example.com",
+                "OIDC_CLIENT_ID": "a",
+                "OIDC_CLIENT_SECRET": "b",
+            },
+            "needs BREAK_GLASS_USERNAME",
+        ),
     ],
 )
 def test_production_refuses_to_start_with_unsafe_settings(env, message):

@@ -1,6 +1,15 @@
 """GET /healthz: can this web process serve? It can when it reaches the database; without Redis
 it still serves, degraded (jobs wait in the database until Redis is back), and says so.
 
+GET /healthz/full: does the whole studio work? The database, Redis, the video storage (a file
+written and deleted), and a worker answering for each Celery queue. It is a separate path, not
+a change to /healthz, because a load balancer that asked it would take every web process out
+when one worker host stops, although the web still serves pages and accepts jobs (they wait in
+the database). Point an uptime monitor or an alert at it; keep the load balancer on /healthz.
+Asking the workers is a broadcast that waits WORKER_TIMEOUT for replies, so the storage and
+worker answers are kept FULL_CHECK_TTL seconds per process: a flood of requests costs one
+broadcast and one probe file per process per FULL_CHECK_TTL, not one each.
+
 docker compose's healthcheck and a load balancer ask it every few seconds, from inside the
 container or the private network, with whatever Host header they have. So it is answered by
 HealthCheckMiddleware, right after SecurityMiddleware and before anything that validates the
@@ -18,10 +27,15 @@ The answer never carries an error's text: names, never URLs, which hold password
 """
 
 import logging
+import threading
+import time
+import uuid
 from http import HTTPStatus
 
 import redis
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -32,9 +46,14 @@ from videostudio.celery import app as celery_app
 logger = logging.getLogger(__name__)
 
 PATH = "/healthz"
+FULL_PATH = "/healthz/full"
 # Seconds each check may take. A pooled database connection otherwise waits up to the pool's
 # timeout (120 s, settings.py): the healthcheck must answer well inside its own timeout.
 CHECK_TIMEOUT = 3
+# Seconds the workers have to answer /healthz/full's broadcast (every reply is awaited that long).
+WORKER_TIMEOUT = 1.5
+# Seconds /healthz/full's storage and worker answers are reused by the process.
+FULL_CHECK_TTL = 10
 
 
 @never_cache
@@ -55,6 +74,76 @@ def healthz(request):
             {"status": "unavailable", **body}, status=HTTPStatus.SERVICE_UNAVAILABLE
         )
     return JsonResponse({"status": "ok" if all(checks.values()) else "degraded", **body})
+
+
+@never_cache
+@require_safe
+def healthz_full(request):
+    """Every part the studio needs, naming each:
+
+    - 200 {"status": "ok", "database": "ok", "redis": "ok", "storage": "ok",
+      "workers": {"celery": "ok", "generate": "ok", "poster": "ok", "store": "ok"}};
+    - 503 {"status": "unavailable", ...} naming what is "unreachable" and each queue with
+      "no worker" that answered (all of them while Redis is down: the workers cannot be asked).
+    """
+    from videostudio.metrics import celery_queues
+
+    checks = {"database": _database_answers(), "redis": _redis_answers()}
+    storage, served = _full_checks(redis_up=checks["redis"])
+    checks["storage"] = storage
+    body = {name: "ok" if ok else "unreachable" for name, ok in checks.items()}
+    workers = {queue: "ok" if queue in served else "no worker" for queue in celery_queues()}
+    healthy = all(checks.values()) and all(answer == "ok" for answer in workers.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", **body, "workers": workers},
+        status=HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
+    )
+
+
+_full_lock = threading.Lock()
+_full_answer: dict = {}
+
+
+def full_check_forget() -> None:
+    """Drop the kept storage and worker answers (a test that changes what they would be)."""
+    with _full_lock:
+        _full_answer.clear()
+
+
+def _full_checks(*, redis_up: bool) -> tuple[bool, frozenset[str]]:
+    """(storage answers, the queues a worker answered for), kept FULL_CHECK_TTL seconds. One
+    thread asks at a time; the others wait for its answer rather than ask again."""
+    with _full_lock:
+        kept = _full_answer.get(redis_up)
+        if kept is not None and time.monotonic() - kept[0] < FULL_CHECK_TTL:
+            return kept[1], kept[2]
+        storage = _storage_answers()
+        served = _queues_served() if redis_up else frozenset()
+        _full_answer[redis_up] = (time.monotonic(), storage, served)
+        return storage, served
+
+
+def _storage_answers() -> bool:
+    """A small file written to the video storage and deleted: what a worker does with a video
+    (local disk or S3 alike)."""
+    try:
+        name = default_storage.save(f"healthz/{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
+        default_storage.delete(name)
+    except Exception as exc:  # every backend raises its own errors (OSError, botocore's, ...)
+        _log_failure("storage", exc)
+        return False
+    return True
+
+
+def _queues_served() -> frozenset[str]:
+    """The queues that at least one worker consumes, among the workers that answer a broadcast
+    within WORKER_TIMEOUT."""
+    try:
+        replies = celery_app.control.inspect(timeout=WORKER_TIMEOUT).active_queues() or {}
+    except Exception as exc:  # the broker went away between the checks
+        _log_failure("workers", exc)
+        return frozenset()
+    return frozenset(queue["name"] for queues in replies.values() for queue in queues or ())
 
 
 def _database_answers() -> bool:
@@ -108,12 +197,18 @@ def _log_failure(part: str, exc: Exception) -> None:
 
 
 class HealthCheckMiddleware:
-    """Answers /healthz before host validation, sessions and CSRF (see the module docstring)."""
+    """Answers /healthz, /healthz/full and /metrics before host validation, sessions and CSRF
+    (see the module docstring, and videostudio/metrics.py for who may read /metrics)."""
 
     def __init__(self, get_response):
+        from videostudio.metrics import PATH as METRICS_PATH
+        from videostudio.metrics import metrics
+
         self.get_response = get_response
+        self.answers = {PATH: healthz, FULL_PATH: healthz_full, METRICS_PATH: metrics}
 
     def __call__(self, request):
-        if request.path_info == PATH:
-            return healthz(request)
+        answer = self.answers.get(request.path_info)
+        if answer is not None:
+            return answer(request)
         return self.get_response(request)

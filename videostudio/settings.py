@@ -4,6 +4,7 @@ Every variable is listed with a comment in `.env.example`. Zero configuration wo
 media under `var/`, Redis on localhost, and the ImageRouter simulator when no API key is set.
 """
 
+import ipaddress
 import os
 import sys
 from datetime import timedelta
@@ -12,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,8 +75,9 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", PRODUCTION)
 # Only set this when the proxy overwrites the header: a client could otherwise claim https.
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# The healthcheck speaks plain HTTP to the container; a redirect to https would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The healthchecks and Prometheus speak plain HTTP to the container, on its private network; a
+# redirect to https would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/full$", r"^metrics$"]
 # Proxies in front of the studio that append to X-Forwarded-For. 0: the client is REMOTE_ADDR.
 # Login throttling counts attempts per address, so behind a proxy this must be right.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
@@ -128,8 +131,9 @@ MIDDLEWARE = [
     # Any error under /v1/ not already in the provider's JSON shape is put into it (jobs/api/).
     "jobs.api.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # GET /healthz for compose and load balancers, answered before the Host is validated and
-    # before sessions and CSRF (videostudio/health.py says why that is safe).
+    # GET /healthz (and /healthz/full) for compose and load balancers, and /metrics for
+    # Prometheus, answered before the Host is validated and before sessions and CSRF
+    # (videostudio/health.py says why that is safe).
     "videostudio.health.HealthCheckMiddleware",
     # Names the job a request is about (its job_id URL argument) on every line it logs.
     "jobs.logcontext.JobContextMiddleware",
@@ -146,6 +150,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Tells the audit trail who makes a change Django writes itself (an account's staff flag in
+    # the admin) and from which address (jobs/services/audit.py).
+    "jobs.services.audit.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -219,9 +226,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes comes first: it refuses a locked-out username and address before any password check.
+# Then the password policy: with PASSWORD_LOGIN=false it refuses every password but the
+# break-glass account's before ModelBackend checks one. Single sign-on comes last; it answers
+# only the callback's authorization code, and its sessions are kept by ModelBackend, as a
+# password log-in's are (jobs/views/identity.py says why).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "jobs.security.PasswordLoginPolicyBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "jobs.identity.IdentityProviderBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -368,6 +381,30 @@ IMAGEROUTER_CONNECT_TIMEOUT = env_int("IMAGEROUTER_CONNECT_TIMEOUT", 10)
 IMAGEROUTER_READ_TIMEOUT = env_int("IMAGEROUTER_READ_TIMEOUT", 900)
 # Seconds the whole call may take, keep-alive spaces included. Past it the outcome is unknown.
 IMAGEROUTER_DEADLINE = env_int("IMAGEROUTER_DEADLINE", 1200)
+# Provider-side caps (README, "Provider-side caps"): with a management key the studio mints one
+# provider key per team and per person, capped by their budget, and calls with it. Empty: every
+# call uses IMAGEROUTER_API_KEY, as before. IMAGEROUTER_API_KEY still reads /v1/credits.
+IMAGEROUTER_MANAGEMENT_KEY = env_str("IMAGEROUTER_MANAGEMENT_KEY")
+# Fernet keys (comma-separated; the first encrypts, all decrypt, so a key can be rotated) that
+# encrypt the minted keys' secrets in the database. Required with a management key.
+IMAGEROUTER_KEY_ENCRYPTION_KEYS = env_list("IMAGEROUTER_KEY_ENCRYPTION_KEYS", "")
+if IMAGEROUTER_MANAGEMENT_KEY:
+    if not IMAGEROUTER_KEY_ENCRYPTION_KEYS:
+        raise ImproperlyConfigured(
+            "IMAGEROUTER_MANAGEMENT_KEY is set: set IMAGEROUTER_KEY_ENCRYPTION_KEYS too (make one "
+            'with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())").'
+        )
+    from cryptography.fernet import Fernet
+
+    for _position, _key in enumerate(IMAGEROUTER_KEY_ENCRYPTION_KEYS, start=1):
+        try:
+            Fernet(_key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"IMAGEROUTER_KEY_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 "
+                "url-safe base64-encoded bytes)."
+            ) from None
 
 # --- Celery ----------------------------------------------------------------------------------------
 
@@ -438,6 +475,27 @@ CELERY_BEAT_SCHEDULE = {
     "sync-model-catalog": {"task": "jobs.tasks.sync_catalog", "schedule": 6 * 3600},
     # Fails jobs whose worker died, re-sends lost messages, retries stalled stores.
     "sweep-jobs": {"task": "jobs.tasks.sweep", "schedule": 60},
+    # Provider keys (with a management key): mints the next period's key before the current
+    # one's period ends, and a new one when a budget changed. Nothing to do without one.
+    "renew-provider-keys": {"task": "jobs.tasks.renew_provider_keys", "schedule": 60},
+    # Staff's list of unknown-outcome jobs still to check, at 08:00 UTC (none: no email). The
+    # outbox key names the day, so a beat that fires twice sends once.
+    "unknown-outcome-summary": {
+        "task": "jobs.tasks.send_unknown_summary",
+        "schedule": crontab(hour=8, minute=0),
+    },
+    # Owners' videos that retention deletes within EXPIRY_WARNING_DAYS, at 08:00 UTC (none: no
+    # email). The outbox key names the day, so a beat that fires twice sends once.
+    "expiry-warnings": {
+        "task": "jobs.tasks.send_expiry_warnings",
+        "schedule": crontab(hour=8, minute=0),
+    },
+    # The weekly spend digest of the week just ended, Mondays at 08:00 UTC (opt-in); keyed by
+    # ISO week, so a repeat sends nothing.
+    "weekly-spend-digest": {
+        "task": "jobs.tasks.send_weekly_digests",
+        "schedule": crontab(hour=8, minute=0, day_of_week="mon"),
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -458,6 +516,18 @@ REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 2 * UPLOAD_MAX_BYTES + 1024 * 1
 JOB_SUBMITS_PER_MINUTE = env_int("JOB_SUBMITS_PER_MINUTE", 10)
 # Jobs one person may have queued or running at once (0: no cap), checked atomically at submit.
 JOB_ACTIVE_LIMIT = env_int("JOB_ACTIVE_LIMIT", 10)
+# Teams: when true, every job must be charged to a team (the form offers no personal space).
+TEAM_REQUIRED = env_bool("TEAM_REQUIRED", False)
+# Retention: days a video, its poster and its input image are kept before the sweeper deletes
+# them (the job, its prompt and its cost stay); empty keeps them for ever. Each team may have its
+# own (Admin > Teams); a starred video is kept for ever.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 0) if env_str("RETENTION_DAYS") else None
+if RETENTION_DAYS is not None and RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        "RETENTION_DAYS must be 1 or more days, or empty to keep videos for ever."
+    )
+# Owners see (in the galleries), and are emailed about, videos this many days before they expire.
+EXPIRY_WARNING_DAYS = 7
 # Failed log-ins allowed per username and address before a cool-off (django-axes, in the cache).
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
@@ -469,12 +539,84 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "jobs.security.client_ip"
 AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
+
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc; README "Single sign-on") -------------
+# The provider's issuer URL; its endpoints and keys come from <issuer>/.well-known/openid-configuration.
+# Empty: no single sign-on, no button, nothing changes.
+OIDC_ISSUER = env_str("OIDC_ISSUER").rstrip("/")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+# What the log-in page's button says, for example "Sign in with Okta".
+OIDC_BUTTON_LABEL = env_str("OIDC_BUTTON_LABEL", "Sign in with single sign-on")
+# The ID token claim that lists the person's groups (teams map to them in Admin > Teams).
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGORITHM", "RS256")
+# Seconds to wait on the provider (discovery, token, keys) before saying it is unreachable.
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_callback"
+if OIDC_ISSUER:
+    if urlsplit(OIDC_ISSUER).scheme not in ("http", "https") or not urlsplit(OIDC_ISSUER).netloc:
+        raise ImproperlyConfigured(f"OIDC_ISSUER must be an http(s) URL, not {OIDC_ISSUER!r}")
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured(
+            "OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too."
+        )
+# false: nobody logs in or signs up with a password (and no password reset), but the one staff
+# account named by BREAK_GLASS_USERNAME, for when the identity provider is down.
+PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)
+BREAK_GLASS_USERNAME = env_str("BREAK_GLASS_USERNAME")
+if not PASSWORD_LOGIN and not OIDC_ISSUER:
+    raise ImproperlyConfigured("PASSWORD_LOGIN=false needs OIDC_ISSUER, or nobody could log in.")
+if not PASSWORD_LOGIN and not BREAK_GLASS_USERNAME:
+    raise ImproperlyConfigured(
+        "PASSWORD_LOGIN=false needs BREAK_GLASS_USERNAME: a staff account that can still log in "
+        "with its password while the identity provider is down."
+    )
+
 # When set (for example /protected/), videos and uploads are handed to nginx with
 # X-Accel-Redirect under this internal location, after the ownership check, instead of being
 # streamed by Django. Empty: Django streams them.
 MEDIA_X_ACCEL_PREFIX = env_str("MEDIA_X_ACCEL_PREFIX")
 
 # --- Gateway -------------------------------------------------------------------------------------
+# Email (services/mail.py queues it, a worker sends it, jobs/mail.py talks to the server).
+# With no EMAIL_HOST, messages are printed to the worker's output (and runstudio says so).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+# STARTTLS on the submission port (587), or TLS from the first byte (465): one or neither.
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both.")
+# Seconds for each step of the SMTP conversation.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "VideoStudio <videostudio@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Tries before a message is given up and shown to staff as failed (about a day of backoff).
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12)
+# The studio's address as people reach it, for the links in emails sent from a worker.
+STUDIO_URL = env_str("STUDIO_URL", "http://127.0.0.1:8000")
+
+# Accounts by email (services/accounts.py). Sign-up asks for an address; with verification on it
+# is required and the account cannot log in until the link sent to it is followed.
+SIGNUP_EMAIL_VERIFICATION = env_bool("SIGNUP_EMAIL_VERIFICATION", False)
+# How long a link in an email works: password reset, sign-up verification, address change.
+EMAIL_LINK_MAX_AGE = env_int("EMAIL_LINK_HOURS", 24) * 3600
+PASSWORD_RESET_TIMEOUT = EMAIL_LINK_MAX_AGE
+# Links one address may be sent in an hour (resets, verification, address changes), whoever
+# asks: the reset form cannot be used to flood someone's inbox.
+ACCOUNT_EMAILS_PER_HOUR = env_int("ACCOUNT_EMAILS_PER_HOUR", 3)
+
 # The ImageRouter-compatible API under /v1/ (jobs/api/), for scripts with personal API tokens.
 
 # Requests one API token may make per minute, whatever the endpoint (0: no limit). Submits also
@@ -487,9 +629,32 @@ GATEWAY_MAX_WAITS_PER_PROCESS = env_int("GATEWAY_MAX_WAITS_PER_PROCESS", 2)
 # The longest a synchronous generation waits for its job before answering with the job's id
 # to fetch later: past the provider's own deadline and a queue's wait.
 GATEWAY_WAIT_SECONDS = env_int("GATEWAY_WAIT_SECONDS", IMAGEROUTER_DEADLINE + 300)
-# Image URLs are fetched by the studio, so by default only public addresses: never loopback,
-# private networks or cloud metadata. true lets scripts name images on your own network.
+# Image URLs are fetched, and webhooks posted, by the studio, so by default only public
+# addresses: never loopback, private networks or cloud metadata. true lets scripts name images
+# and webhook receivers on your own network.
 GATEWAY_IMAGE_URLS_PRIVATE = env_bool("GATEWAY_IMAGE_URLS_PRIVATE", False)
+
+# --- Metrics (videostudio/metrics.py; README "Metrics") -------------------------------------------
+# Who may scrape /metrics: with a token, only requests that send it as `Authorization: Bearer`;
+# with networks (comma-separated, such as 10.0.0.0/8,fd00::/8), only clients in them; with both,
+# both must hold. With neither, only loopback, and in production nobody.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters (a random string).")
+try:
+    METRICS_ALLOWED_NETWORKS = tuple(
+        ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_ALLOWED_NETWORKS", "")
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
+# A worker host (manage.py runworker) serves its own processes' metrics on this port; 0: not.
+# Only where its processes cannot write to the web's PROMETHEUS_MULTIPROC_DIR (another
+# container or machine): docker compose sets it.
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+# prometheus_client reads this variable itself, in every process, before settings exist; it is
+# read here so that .env.example documents it. Empty: each process counts alone, and /metrics
+# shows only the events of the process that answers.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 
 # --- Logging -------------------------------------------------------------------------------------
 

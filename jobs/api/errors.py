@@ -18,6 +18,7 @@ RATE_LIMIT = "rate_limit_error"
 INTERNAL = "internal_error"
 NOT_FOUND = "not_found"
 INSUFFICIENT_BUDGET = "insufficient_budget"
+INSUFFICIENT_STORAGE = "insufficient_storage"
 
 
 def error_body(message: str, error_type: str, **extra) -> dict:
@@ -104,4 +105,7 @@ def submit_refused(exc: services.SubmitRefusedError) -> ApiError:
         return rate_limited(message, code="too_many_active_jobs")
     if isinstance(exc, services.ModelUnavailableError):
         return model_not_found(exc.model)
+    if isinstance(exc, services.StorageQuotaError):
+        # 403, not 507: a 5xx tells clients to try again, and only a person can free space.
+        return ApiError(403, message, INSUFFICIENT_STORAGE, code="storage_quota_full")
     return ApiError(400, message, INVALID_REQUEST, code="refused")

@@ -14,14 +14,20 @@ own network (server-side request forgery):
 
 import base64
 import binascii
-import ipaddress
-import socket
 import time
 from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+
+from jobs.security import (
+    HostNotFoundError,
+    PrivateAddressError,
+    pinned_pool,
+    public_address,
+    request_path,
+)
 
 from .errors import invalid
 
@@ -73,43 +79,24 @@ def _from_url(url: str, *, field: str) -> SimpleUploadedFile:
 def _checked_address(host: str, port: int, *, field: str) -> str:
     """The address to connect to, after checking every address the name has."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+        return public_address(host, port)
+    except HostNotFoundError:
         raise invalid(
             f"'{field}': the image URL's host {host!r} was not found", param=field
         ) from None
-    addresses = [info[4][0] for info in infos]
-    if not settings.GATEWAY_IMAGE_URLS_PRIVATE:
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-                ip = ip.ipv4_mapped
-            if not ip.is_global:
-                raise invalid(
-                    f"'{field}': the studio fetches images only from public addresses, and "
-                    f"{host} is not one. Upload the image, or send it as a data URI.",
-                    param=field,
-                )
-    return addresses[0]
+    except PrivateAddressError:
+        raise invalid(
+            f"'{field}': the studio fetches images only from public addresses, and "
+            f"{host} is not one. Upload the image, or send it as a data URI.",
+            param=field,
+        ) from None
 
 
 def _download(parts, address: str, port: int, *, field: str) -> bytes:
     limit = settings.UPLOAD_MAX_BYTES + 1
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
-    options = {"timeout": timeout, "retries": False, "maxsize": 1}
-    if parts.scheme.lower() == "https":
-        # Connect to the checked address, but verify the certificate for the URL's host name.
-        pool = urllib3.HTTPSConnectionPool(
-            address,
-            port,
-            server_hostname=parts.hostname,
-            assert_hostname=parts.hostname,
-            cert_reqs="CERT_REQUIRED",
-            **options,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, **options)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    pool = pinned_pool(parts, address, port, timeout=timeout)
+    path = request_path(parts)
     deadline = time.monotonic() + FETCH_DEADLINE_SECONDS
     try:
         response = pool.urlopen(

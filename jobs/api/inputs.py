@@ -23,12 +23,16 @@ INDEXED_IMAGE_FIELD = re.compile(r"^image\[\d+\]$")
 # The provider's defaults for what a request leaves out.
 DEFAULTS = {"size": "auto", "seconds": "auto", "response_format": "url"}
 TEXT_FIELDS = ("model", "prompt", "size", "seconds", "response_format")
+WEBHOOK_FIELD = "webhook_url"
+WEBHOOK_URL_MAX = 2000
 
 
 @dataclass
 class GenerationInput:
     data: dict[str, str]  # the form's fields, as a browser would post them
     images: list  # uploaded files and strings (URLs, data URIs), in the order given
+    # The studio's extension: where to POST the job's final state (None: the token's default).
+    webhook_url: str | None = None
 
     @property
     def model(self) -> str:
@@ -49,8 +53,9 @@ def read_generation(request) -> GenerationInput:
     content_type = request.content_type.lower()
     if content_type == "multipart/form-data":
         fields, images = _multipart(request)
+        webhook_url = request.POST.get(WEBHOOK_FIELD)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        fields, images = _json(request)
+        fields, images, webhook_url = _json(request)
     else:
         raise ApiError(
             415,
@@ -65,10 +70,15 @@ def read_generation(request) -> GenerationInput:
     if not fields.get("model"):
         raise invalid("'model' is a required parameter", param="model")
     data = {**DEFAULTS, "prompt": "", **{k: v for k, v in fields.items() if v is not None}}
-    return GenerationInput(data=data, images=images)
+    webhook_url = (webhook_url or "").strip() or None
+    if webhook_url is not None and len(webhook_url) > WEBHOOK_URL_MAX:
+        raise invalid(
+            f"'{WEBHOOK_FIELD}' is longer than {WEBHOOK_URL_MAX} characters", param=WEBHOOK_FIELD
+        )
+    return GenerationInput(data=data, images=images, webhook_url=webhook_url)
 
 
-def _json(request) -> tuple[dict, list]:
+def _json(request) -> tuple[dict, list, str | None]:
     # Read directly, not through request.body: a data URI image is larger than Django's
     # in-memory limit for form fields. RequestBodyLimitMiddleware has bounded the body.
     raw = request.read(settings.REQUEST_MAX_BYTES + 1)
@@ -90,7 +100,10 @@ def _json(request) -> tuple[dict, list]:
                 f"'{name}' must be a URL or a data URI string, or a list of them", param=name
             )
         images.extend(values)
-    return fields, images
+    webhook_url = body.get(WEBHOOK_FIELD)
+    if webhook_url is not None and not isinstance(webhook_url, str):
+        raise invalid(f"'{WEBHOOK_FIELD}' must be a URL string", param=WEBHOOK_FIELD)
+    return fields, images, webhook_url
 
 
 def _json_field(body: dict, name: str) -> str | None:

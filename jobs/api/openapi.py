@@ -33,7 +33,8 @@ RETRY_AFTER = {
     }
 }
 UNAUTHORIZED = _error_response(
-    "No token, a malformed Authorization header, or a token that is unknown or revoked "
+    "No token, a malformed Authorization header, or a token that is unknown or revoked, whose "
+    "owner was deactivated, or (a team's token) whose owner is no longer in the team "
     "(`type: unauthorized`).",
     headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
 )
@@ -54,6 +55,22 @@ BAD_REQUEST = _error_response(
     "studio checks what its web form checks, for the chosen model: its durations and sizes, "
     "whether it takes an image, and a prompt unless an image is given."
 )
+TEAM = {
+    "type": ["object", "null"],
+    "required": ["id", "name"],
+    "properties": {"id": UUID, "name": {"type": "string"}},
+    "description": "Where the job is charged: the team the token belongs to, or null for the "
+    "owner's personal space.",
+}
+WEBHOOK_URL = {
+    "type": ["string", "null"],
+    "maxLength": 2000,
+    "description": "The studio's extension (the provider has none): an http(s) URL to POST the "
+    "job to when it succeeds, fails or is canceled (the `jobFinished` webhook). Left out or "
+    "null: the token's default webhook URL, if it has one. It must resolve to public addresses "
+    "only (unless the studio allows private ones), checked now (400 naming `webhook_url`) and "
+    "again at each delivery.",
+}
 JOB_NOT_FOUND = _error_response(
     "No job with this id belongs to the token's owner (`type: not_found`)."
 )
@@ -129,6 +146,7 @@ SCHEMAS = {
                 "maxItems": 6,
                 "description": "The same as image.",
             },
+            "webhook_url": WEBHOOK_URL,
         },
         "examples": [{"model": "ir/test-video", "prompt": "a red fox running through snow"}],
     },
@@ -151,6 +169,7 @@ SCHEMAS = {
                 "maxItems": 6,
                 "items": {"type": "string", "contentMediaType": "application/octet-stream"},
             },
+            "webhook_url": {**WEBHOOK_URL, "type": "string"},
         },
     },
     "GenerationResult": {
@@ -158,6 +177,7 @@ SCHEMAS = {
         "required": ["created", "data", "latency", "cost"],
         "properties": {
             "id": {**UUID, "description": "The studio's job: GET /v1/jobs/{id}."},
+            "team": TEAM,
             "created": {"type": "integer", "description": "Unix seconds."},
             "data": {
                 "type": "array",
@@ -184,28 +204,33 @@ SCHEMAS = {
     },
     "JobAccepted": {
         "type": "object",
-        "required": ["id", "status", "model", "created"],
+        "required": ["id", "status", "model", "created", "team"],
         "properties": {
             "id": UUID,
             "status": STATUS,
             "model": {"type": "string"},
             "created": {"type": "integer"},
+            "team": TEAM,
         },
     },
     "Job": {
         "type": "object",
-        "required": ["id", "status", "model", "created"],
-        "description": "While live: id, status, model, created. Succeeded: also the generation "
-        "result (data, latency, cost). Failed or canceled: also error and cost.",
+        "required": ["id", "status", "model", "created", "team"],
+        "description": "While live: id, status, model, created, team. Succeeded: also the "
+        "generation result (data, latency, cost). Failed or canceled: also error and cost. "
+        "Expired (retention deleted its video): expired_at (Unix seconds), cost, and an error "
+        "with code expired.",
         "properties": {
             "id": UUID,
             "status": STATUS,
             "model": {"type": "string"},
             "created": {"type": "integer"},
+            "team": TEAM,
             "data": {"$ref": "#/components/schemas/GenerationResult/properties/data"},
             "latency": {"type": ["integer", "null"]},
             "cost": USD,
             "error": {"$ref": "#/components/schemas/Error/properties/error"},
+            "expired_at": {"type": "integer"},
         },
     },
     "Model": {
@@ -344,11 +369,20 @@ PATHS = {
                 "400": BAD_REQUEST,
                 "401": UNAUTHORIZED,
                 "402": _error_response(
-                    "The video could cost more than is left of the owner's monthly budget "
-                    "(`type: insufficient_budget`, `code: over_budget`). Nothing was made."
+                    "The video could cost more than is left at one of the budget levels that "
+                    "apply where the token charges: the organization, the token's team and the "
+                    "owner's budget in it (or the owner's personal budget), and the token's own "
+                    "budget (`type: insufficient_budget`, `code: over_budget`). The message "
+                    "names the level that is short. Nothing was made."
+                ),
+                "403": _error_response(
+                    "The token's team has used its storage quota (`type: insufficient_storage`, "
+                    "`code: storage_quota_full`): the message says how much it uses of how "
+                    "much. Nothing was made."
                 ),
                 "404": _error_response(
-                    "The model is not one the token's owner may use (`code: model_not_found`)."
+                    "The model is not one the token's owner may use where the token charges: "
+                    "hidden, kept for staff, or not on its team's list (`code: model_not_found`)."
                 ),
                 "413": _error_response("The request body is larger than the studio accepts."),
                 "415": _error_response("The body is neither JSON nor multipart/form-data."),
@@ -418,6 +452,10 @@ PATHS = {
                 "404": _error_response(
                     "No such job for the token's owner, or it has no video (yet)."
                 ),
+                "410": _error_response(
+                    "The video expired: the studio's retention deleted it (`code: expired`, the "
+                    "date in the message). The job, GET /v1/jobs/{job_id}, stays."
+                ),
                 "416": {
                     "description": "The range starts past the end of the video.",
                     "headers": {"Content-Range": {"schema": {"type": "string"}}},
@@ -429,7 +467,8 @@ PATHS = {
     "/v1/models": {
         "get": {
             "operationId": "listModels",
-            "summary": "The video models the token's owner may choose, in ImageRouter's shape",
+            "summary": "The video models the token's owner may choose where the token charges "
+            "(a team's token: the team's allowed models), in ImageRouter's shape",
             "parameters": [
                 {
                     "name": "type",
@@ -484,24 +523,94 @@ PATHS = {
     },
 }
 
+# Every path may answer 400 before its endpoint is reached: a NUL character (%00) in the URL or
+# a cookie, in plain text (jobs/middleware.py); a request Django cannot read (control
+# characters in the query, say), as an error in JSON.
+MALFORMED = (
+    "A request that cannot be read: a NUL character (%00) in the URL or a cookie (answered in "
+    "plain text), or a malformed query string (`code: bad_request`)."
+)
+for _path in PATHS.values():
+    for _operation in _path.values():
+        _responses = _operation["responses"]
+        if "400" in _responses:
+            _refused = copy.deepcopy(_responses["400"])
+            _refused["description"] += " Or: " + MALFORMED[0].lower() + MALFORMED[1:]
+        else:
+            _refused = _error_response(MALFORMED)
+        _refused.setdefault("content", {})["text/plain"] = {"schema": {"type": "string"}}
+        _responses["400"] = _refused
+
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
         "title": "VideoStudio API",
         "version": "1",
-        "description": "ImageRouter's video generation API, served by the studio with personal "
-        "API tokens: each call is a studio job, checked like the web form, held against the "
-        "owner's monthly budget and listed in their My videos. Errors have ImageRouter's shape, "
+        "description": "ImageRouter's video generation API, served by the studio with API "
+        "tokens: each call is a studio job, checked like the web form and listed in the "
+        "studio. A token charges one place, chosen when it is made: its owner's personal space "
+        "(the job counts against their personal budget and shows in their My videos) or one "
+        "of their teams (the team's budget and the owner's budget in it; the job is shared with "
+        "the team, and only the team's allowed models are offered). A token may carry a budget "
+        "of its own, checked too. Every job says where it is charged in `team` (null: "
+        "personal). A token of a team its owner has left, or whose owner was deactivated, gets "
+        "401 at once. Errors have ImageRouter's shape, "
         '`{"error": {"message", "type"}}`. A method a path does not take gets 405 with Allow.',
     },
     "security": [{"bearerAuth": []}],
     "paths": PATHS,
+    "webhooks": {
+        "jobFinished": {
+            "post": {
+                "operationId": "jobFinished",
+                "summary": "A job that named a webhook_url (or whose token has a default one) "
+                "has succeeded, failed or been canceled",
+                "description": "The body is exactly what GET /v1/jobs/{id} answers at that "
+                "moment, except that the video is always its `url` (never inline b64_json). "
+                "Signed per Standard Webhooks with the token's signing secret (`whsec_...`, "
+                "from the API tokens page): verify with "
+                "`standardwebhooks.Webhook(secret).verify(body, headers)`. Sent once per job; a "
+                "2xx answer ends it. 5xx, 408, 425, 429, a timeout (10 s) or no connection is "
+                "retried after 5 s, 30 s, 2 min, 10 min, 1 h, 3 h, 6 h and 12 h; any other "
+                "answer, or a host that now resolves to a private address, ends it as failed. "
+                "Redirects are not followed. A retry keeps its `webhook-id`.",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "header",
+                        "required": True,
+                        "description": description,
+                        "schema": {"type": "string"},
+                    }
+                    for name, description in (
+                        ("webhook-id", "msg_ and 32 hex digits: the same on every retry."),
+                        ("webhook-timestamp", "Unix seconds of this attempt."),
+                        (
+                            "webhook-signature",
+                            "v1, and the base64 HMAC-SHA256 of "
+                            "id.timestamp.body under the secret's bytes.",
+                        ),
+                    )
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Job"}}
+                    },
+                },
+                "responses": {"2XX": {"description": "Received: nothing more is sent."}},
+            }
+        }
+    },
     "components": {
         "securitySchemes": {
             "bearerAuth": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "A personal API token (vst_...) from the studio's API tokens page.",
+                "description": "An API token (vst_...) from the studio's API tokens page, for "
+                "the owner's personal space or one of their teams.",
             }
         },
         "schemas": SCHEMAS,

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from jobs.models import Job
 
-from .errors import INTERNAL, error_body
+from .errors import INTERNAL, NOT_FOUND, error_body
 
 # A multiple of 3 bytes, so the base64 of each chunk joins the next with no padding between.
 B64_READ_BYTES = 3 * 64 * 1024
@@ -51,8 +51,21 @@ def latency_ms(job: Job) -> int | None:
 
 
 def summary(job: Job) -> dict:
-    """What every answer about a job carries: which job, which model, what it is doing."""
-    return {"id": str(job.pk), "status": job.status, "model": job.model, "created": created(job)}
+    """What every answer about a job carries: which job, which model, what it is doing, and
+    where it is charged (its team, or null for the owner's personal space)."""
+    return {
+        "id": str(job.pk),
+        "status": job.status,
+        "model": job.model,
+        "created": created(job),
+        "team": team_of(job),
+    }
+
+
+def team_of(job: Job) -> dict | None:
+    if job.team_id is None:
+        return None
+    return {"id": str(job.team_id), "name": job.team.name}
 
 
 def failure(job: Job) -> dict:
@@ -67,9 +80,46 @@ def failure(job: Job) -> dict:
                       code="generation_failed")  # fmt: skip
 
 
+def expired(job: Job) -> dict:
+    """Why an expired job has no video any more (retention deleted its files)."""
+    day = f"{job.expired_at:%Y-%m-%d}"
+    return error_body(
+        f"The video expired on {day} (UTC): the studio's retention deleted its files. Its "
+        "prompt and cost stay on record.",
+        NOT_FOUND,
+        code="expired",
+    )
+
+
+def job_body(job: Job, *, absolute) -> dict:
+    """What GET /v1/jobs/{id} answers about a job, and what its webhook carries: the summary;
+    once succeeded, the provider's result with the video as the studio's own URL (`absolute`
+    makes a path a full URL); once failed or canceled, the error and the cost; once expired
+    (retention deleted its files), `expired_at` and an error saying so. (A succeeded
+    b64_json job's GET answer carries the video inline instead: success_chunks.)"""
+    body = summary(job)
+    if job.expired_at is not None:
+        body["expired_at"] = int(job.expired_at.timestamp())
+        body["error"] = expired(job)["error"]
+        body["cost"] = usd_number(job.cost)
+        return body
+    if job.status == Job.Status.SUCCEEDED:
+        item = {"url": absolute(reverse("api:job_content", args=[job.pk])), "revised_prompt": None}
+        extra = {key: value for key, value in body.items() if key != "created"}
+        return {"created": created(job), "data": [item], **_tail(job), **extra}
+    if job.is_terminal:
+        body["error"] = failure(job)["error"]
+        body["cost"] = usd_number(job.cost)
+    return body
+
+
+def _tail(job: Job) -> dict:
+    return {"latency": latency_ms(job), "cost": usd_number(job.cost)}
+
+
 def success_chunks(request, job: Job, *, extra: dict | None = None) -> Iterator[bytes]:
     """A succeeded job's answer, as bytes to stream. `extra` adds top-level keys."""
-    tail = {"latency": latency_ms(job), "cost": usd_number(job.cost), **(extra or {})}
+    tail = {**_tail(job), **(extra or {})}
     if job.response_format == Job.ResponseFormat.URL:
         item = {"url": content_url(request, job), "revised_prompt": None}
         yield json.dumps({"created": created(job), "data": [item], **tail}).encode()

@@ -15,7 +15,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from jobs import selectors, services
+from jobs import selectors, services, webhooks
 from jobs.forms import JobForm
 from jobs.models import Job, VideoModel
 from jobs.numbers import parse_whole_number
@@ -69,14 +69,18 @@ def api_view(*methods: str, authenticated: bool = True):
 def generations(request, token):
     """The provider's generation call, run as a studio job.
 
-    1. Read the request as the provider does (inputs.py). With an Idempotency-Key that this
+    1. Read the request as the provider does (inputs.py), with the studio's `webhook_url`
+       (checked in step 2, with the token's default when it names none). With an Idempotency-Key that this
        person sent for the same request within a day, answer with that request's job (step 5)
        and make nothing; for another request, 422.
-    2. Check it with JobForm, the web form's own rules, for the models the owner may choose.
+    2. Check it with JobForm, the web form's own rules, for the models the owner may choose
+       where the token charges (its team, or the owner's personal space); check the webhook
+       URL as image URLs are checked (public addresses only).
     3. Unless asked to answer at once (?async=true or Prefer: respond-async), take one of this
        process's wait slots, or refuse with 429 before making anything.
-    4. services.job_create (job_create_once with a key): the budget hold, the caps and the
-       queue, exactly as for the form.
+    4. services.job_create (job_create_once with a key), charged where the token charges and
+       with the token, so its own budget applies too: the budget holds, the caps and the queue,
+       exactly as for the form.
     5. Answer 202 with the job's id and Location, or stream the provider's answer as the job
        runs (waiting.WaitingBody).
     """
@@ -86,28 +90,37 @@ def generations(request, token):
     generation = inputs.read_generation(request)
     fingerprint = None
     if key is not None:
-        fingerprint = services.request_fingerprint(generation.data, generation.images)
+        asked = generation.data
+        if generation.webhook_url:  # the same key with another webhook is another request
+            asked = {**asked, inputs.WEBHOOK_FIELD: generation.webhook_url}
+        fingerprint = services.request_fingerprint(asked, generation.images)
         earlier = _earlier_job(user, key, fingerprint)
         if earlier is not None:
             _take_wait_slot(respond_async)
             return _job_answer(request, earlier, respond_async=respond_async, replayed=True)
-    models = list(selectors.catalog_models(user=user))
+    # The models allowed where the token charges (its team's list, for a team's token).
+    models = list(selectors.catalog_models(user=user, team=token.team))
     if generation.model not in {model.id for model in models}:
         raise errors.model_not_found(generation.model)
     image = generation.first_image()
     form = JobForm(generation.data, {"image": image} if image else {}, models=models, owner=user)
     if not form.is_valid():
         raise _form_error(form)
+    webhook_url = _webhook_url(generation, token)
     _take_wait_slot(respond_async)
     data = form.cleaned_data
     fields = {
         "owner": user,
+        "team": token.team,
+        "token": token,
         "prompt": data["prompt"].strip(),
         "model": data["model"].id,
         "size": data["size"],
         "seconds": data["seconds"],
         "response_format": data["response_format"],
         "image": data["image"],
+        "webhook_url": webhook_url,
+        "api_base_url": request.build_absolute_uri("/").rstrip("/"),
     }
     try:
         if key is None:
@@ -123,6 +136,27 @@ def generations(request, token):
             wait_slots.give_back()
         raise
     return _job_answer(request, job, respond_async=respond_async, replayed=not created)
+
+
+def _webhook_url(generation, token) -> str:
+    """Where the job's webhook goes: the request's `webhook_url`, else the token's default, else
+    nowhere (""). Checked now as image URLs are (public addresses only), and again at every
+    delivery, since DNS may change; a 400 names the field."""
+    url = generation.webhook_url or token.webhook_url
+    if not url:
+        return ""
+    source = "'webhook_url'" if generation.webhook_url else "This token's default webhook URL"
+    try:
+        url = webhooks.url_check(url)
+    except webhooks.WebhookUrlError as exc:
+        raise invalid(f"Invalid {source}: {exc}.", param=inputs.WEBHOOK_FIELD) from None
+    if not token.webhook_secret:
+        raise invalid(
+            "This token has no webhook signing secret yet (it was made before webhooks). Open "
+            "the studio's API tokens page and press Rotate signing secret for it first.",
+            param=inputs.WEBHOOK_FIELD,
+        )
+    return url
 
 
 def _take_wait_slot(respond_async: bool) -> None:
@@ -181,26 +215,29 @@ def _earlier_job(user, key: str, fingerprint: str) -> Job | None:
 @api_view("GET")
 def job_detail(request, token, job_id):
     """A job's status; once it has succeeded, the same result as a synchronous answer."""
-    job = _owned_job(token, job_id)
-    if job.status == Job.Status.SUCCEEDED:
+    job = _visible_job(token, job_id)
+    if (
+        job.status == Job.Status.SUCCEEDED
+        and job.response_format != Job.ResponseFormat.URL
+        and job.expired_at is None
+    ):
         extra = {key: value for key, value in results.summary(job).items() if key != "created"}
         chunks = results.success_chunks(request, job, extra=extra)
         return StreamingHttpResponse(chunks, content_type="application/json")
-    body = results.summary(job)
-    if job.is_terminal:
-        body["error"] = results.failure(job)["error"]
-        body["cost"] = results.usd_number(job.cost)
-        return JsonResponse(body)
-    response = JsonResponse(body)
-    response["Retry-After"] = str(POLL_AFTER_SECONDS)
+    response = JsonResponse(results.job_body(job, absolute=request.build_absolute_uri))
+    if not job.is_terminal:
+        response["Retry-After"] = str(POLL_AFTER_SECONDS)
     return response
 
 
 @api_view("GET", "HEAD")
 def job_content(request, token, job_id):
-    """The video, for the token's owner only, as the pages serve it (Range requests, nginx or
+    """The video, for whoever may see the job, as the pages serve it (Range requests, nginx or
     a signed S3 URL where configured). ?download names the file."""
-    job = _owned_job(token, job_id)
+    job = _visible_job(token, job_id)
+    if job.expired_at is not None:
+        error = results.expired(job)["error"]
+        raise ApiError(410, error["message"], errors.NOT_FOUND, code="expired")
     if not job.video:
         raise ApiError(404, "This job has no video yet.", errors.NOT_FOUND, code="no_video")
     download_name = f"{job.pk}.mp4" if "download" in request.GET else None
@@ -217,10 +254,11 @@ def job_content(request, token, job_id):
 @api_view("GET")
 def models(request, token):
     """The catalog in the provider's shape (an object keyed by model id), with the models the
-    token's owner may choose, as the form offers them: hidden ones for nobody, staff-only ones
-    for staff. The provider's filters work: type, provider, free, name, sort, limit."""
+    token's owner may choose where the token charges, as the form offers them: hidden ones for
+    nobody, staff-only ones for staff, and for a team's token only the models the team may use.
+    The provider's filters work: type, provider, free, name, sort, limit."""
     query = request.GET
-    chosen = list(selectors.catalog_models(user=token.user))
+    chosen = list(selectors.catalog_models(user=token.user, team=token.team))
     if query.get("type", "video") != "video":
         chosen = []
     if provider := query.get("provider", "").lower():
@@ -280,15 +318,16 @@ def _form_error(form) -> ApiError:
     return invalid("The request is not valid.")
 
 
-def _owned_job(token, job_id) -> Job:
-    """The token owner's job, or 404: someone else's job is not there, even for staff, whose
-    tokens act only as themselves."""
+def _visible_job(token, job_id) -> Job:
+    """A job the token's user may see (selectors.visible_to: their own personal jobs, and the
+    jobs of the teams they are in now, teammates' too), or 404. Staff tokens act only as their
+    user: nobody else's personal job is there for them."""
     try:
         job_id = uuid.UUID(str(job_id))
     except ValueError:
         raise errors.job_not_found() from None
     try:
-        return selectors.job_get_for_owner(user=token.user, job_id=job_id)
+        return selectors.job_get_for_user(user=token.user, job_id=job_id, staff_sees_all=False)
     except Http404:
         raise errors.job_not_found() from None
 

@@ -120,7 +120,9 @@ class WaitingBody:
             body["error"]["job_id"] = str(job.pk)
             yield json.dumps(body).encode()
             return
-        yield from results.success_chunks(self._request, job, extra={"id": str(job.pk)})
+        yield from results.success_chunks(
+            self._request, job, extra={"id": str(job.pk), "team": results.team_of(job)}
+        )
 
     def _error(self, message: str, *, code: str) -> bytes:
         return json.dumps(

@@ -1,15 +1,20 @@
-"""A person's monthly budget: what is spent, held and left this calendar month (UTC)."""
+"""Budgets at every level: what is spent, held and left in each one's current period.
 
+"Spent" is read from SpendDay, the exact daily roll-up of the ledger (pending possible costs
+included, to be safe); "held" is what live jobs charged there may still cost.
+"""
+
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from jobs.models import Budget, CostEntry, Job
+from jobs import periods
+from jobs.models import Budget, Job, SpendDay, Team
 
-UNSET = object()
 # The ledger's precision (decimal_places=6). SQLite adds decimals as floats (6.00 comes back as
 # 5.99999999999999), so every sum is brought back to it; PostgreSQL's are exact already.
 MICRODOLLAR = Decimal("0.000001")
@@ -18,13 +23,23 @@ MICRODOLLAR = Decimal("0.000001")
 @dataclass(frozen=True)
 class BudgetStatus:
     limit: Decimal | None  # None: no limit
-    used: Decimal  # this month's spend (pending possible costs included) plus live holds
+    used: Decimal  # spend in the period (pending possible costs included) plus live holds
+    period: str = periods.MONTH
+    label: str = "Your personal budget"
+    spent: Decimal = Decimal(0)
+    held: Decimal = Decimal(0)
+    budget: Budget | None = None
+    now: dt.datetime | None = None
 
     WARN_AT = Decimal("0.8")
 
     @property
     def left(self) -> Decimal:
         return Decimal("Infinity") if self.limit is None else self.limit - self.used
+
+    @property
+    def left_or_zero(self) -> Decimal:
+        return max(self.left, Decimal(0))
 
     @property
     def is_near_limit(self) -> bool:
@@ -36,15 +51,172 @@ class BudgetStatus:
             return 100 if self.limit is not None else 0
         return int(self.used * 100 / self.limit)
 
+    @property
+    def period_words(self) -> str:
+        """ "this month", "this week", "today"."""
+        return periods.PERIOD_WORDS[self.period]
 
-def budget_status_for_user(*, user, monthly_limit=UNSET) -> BudgetStatus:
-    """How much of this month's budget is used or held. `monthly_limit` saves a query when the
-    caller has just read it."""
-    if monthly_limit is UNSET:
-        budget = Budget.objects.filter(user=user).values_list("monthly_limit", flat=True).first()
-        monthly_limit = budget if budget is not None else settings.DEFAULT_MONTHLY_BUDGET
-    used = month_spend_for_user(user=user) + holds_for_user(user=user)
-    return BudgetStatus(limit=monthly_limit, used=used)
+    @property
+    def resets(self) -> str:
+        """ "resets in 3 days, on 1 Jan"."""
+        return periods.resets_words(self.period, self.now)
+
+
+def budget_label(budget: Budget, *, viewer=None) -> str:
+    """How a sentence names a budget, for `viewer` (the person reading it)."""
+    level = budget.level
+    if level == Budget.Level.ORGANIZATION:
+        return "The organization"
+    if level == Budget.Level.TEAM:
+        return budget.team.label
+    if level == Budget.Level.MEMBER:
+        whose = (
+            "Your"
+            if viewer is not None and viewer.pk == budget.user_id
+            else (f"{budget.user.get_username()}'s")
+        )
+        return f"{whose} budget in the {budget.team.label}"
+    if level == Budget.Level.PERSONAL:
+        if viewer is not None and viewer.pk != budget.user_id:
+            return f"{budget.user.get_username()}'s personal budget"
+        return "Your personal budget"
+    return f"API token “{budget.token.name}”"
+
+
+def _held_filter(budget: Budget) -> Q:
+    level = budget.level
+    if level == Budget.Level.ORGANIZATION:
+        return Q(pk__isnull=False)
+    if level == Budget.Level.TEAM:
+        return Q(team_id=budget.team_id)
+    if level == Budget.Level.MEMBER:
+        return Q(team_id=budget.team_id, owner_id=budget.user_id)
+    if level == Budget.Level.PERSONAL:
+        return Q(team__isnull=True, owner_id=budget.user_id)
+    return Q(token_id=budget.token_id)
+
+
+def budget_usage(budgets: list[Budget], *, now=None) -> dict[int, tuple[Decimal, Decimal]]:
+    """Each budget's (spent in its current period, held by live jobs), by budget pk.
+
+    Two statements, holds first: a job settling between them is counted twice (its hold, then
+    its cost), never missed, so a check that reads these can only err on the safe side. With
+    the budgets' rows locked (services.budgets.budget_reserve) no new hold can appear meanwhile.
+    """
+    if not budgets:
+        return {}
+    today = periods.utc_today(now)
+    live = Job.objects.filter(status__in=Job.LIVE)
+    if not any(b.level == Budget.Level.ORGANIZATION for b in budgets):
+        # Narrow the scan to the rows that can match (the owner and team indexes).
+        narrow = Q()
+        for budget in budgets:
+            narrow |= _held_filter(budget)
+        live = live.filter(narrow)
+    held = live.aggregate(**{f"b{b.pk}": Sum("hold", filter=_held_filter(b)) for b in budgets})
+    windows = Q()
+    for budget in budgets:
+        # Bounded on both sides: a status asked for a past moment (or a row dated ahead by a
+        # host whose clock runs fast) counts only the days of that moment's period.
+        windows |= Q(
+            scope=budget.scope,
+            day__gte=periods.period_start(budget.period, today),
+            day__lt=periods.period_end(budget.period, today),
+        )
+    spent_by_scope = dict(
+        SpendDay.objects.filter(windows)
+        .values("scope")
+        .annotate(total=Sum(F("cost") + F("pending")))
+        .values_list("scope", "total")
+    )
+    # Two budgets of one scope cannot exist (unique constraints), so the scope sum is the
+    # budget's, within its own window.
+    return {
+        b.pk: (
+            (spent_by_scope.get(b.scope) or Decimal(0)).quantize(MICRODOLLAR),
+            (held[f"b{b.pk}"] or Decimal(0)).quantize(MICRODOLLAR),
+        )
+        for b in budgets
+    }
+
+
+def budget_statuses(budgets: list[Budget], *, viewer=None, now=None) -> list[BudgetStatus]:
+    """A status for each budget, in the order given."""
+    now = now or timezone.now()
+    usage = budget_usage(budgets, now=now)
+    statuses = []
+    for budget in budgets:
+        spent, held = usage[budget.pk]
+        statuses.append(
+            BudgetStatus(
+                limit=budget.limit,
+                used=spent + held,
+                period=budget.period,
+                label=budget_label(budget, viewer=viewer),
+                spent=spent,
+                held=held,
+                budget=budget,
+                now=now,
+            )
+        )
+    return statuses
+
+
+def budgets_applying(*, owner, team: Team | None, token=None) -> list[Budget]:
+    """The budget rows a job charged to `team` (None: personal) by `owner` through `token` is
+    checked against, in lock order. The personal row comes even for a team job: it is where one
+    person's submits queue one at a time (the cap on active jobs counts under it)."""
+    wanted = Q(level=Budget.Level.ORGANIZATION) | Q(level=Budget.Level.PERSONAL, user=owner)
+    if team is not None:
+        wanted |= Q(level=Budget.Level.TEAM, team=team)
+        wanted |= Q(level=Budget.Level.MEMBER, team=team, user=owner)
+    if token is not None:
+        wanted |= Q(level=Budget.Level.TOKEN, token=token)
+    rows = Budget.objects.filter(wanted).select_related("team", "user", "token")
+    return sorted(rows, key=lambda b: (b.level, b.pk))
+
+
+def personal_budget(user) -> Budget:
+    """The user's personal budget row, or an unsaved one with the studio's default limit."""
+    budget = Budget.objects.filter(level=Budget.Level.PERSONAL, user=user).first()
+    if budget is None:
+        budget = Budget(
+            level=Budget.Level.PERSONAL, user=user, limit=settings.DEFAULT_MONTHLY_BUDGET
+        )
+    return budget
+
+
+def budget_status_for_user(*, user, now=None) -> BudgetStatus:
+    """The user's personal budget: spent and held in its period, and what is left."""
+    budget = personal_budget(user)
+    if budget.pk is None:
+        now = now or timezone.now()
+        spent, held = _usage_of_unsaved(budget, now)
+        return BudgetStatus(
+            limit=budget.limit, used=spent + held, spent=spent, held=held, budget=budget, now=now
+        )
+    return budget_statuses([budget], viewer=user, now=now)[0]
+
+
+def _usage_of_unsaved(budget: Budget, now) -> tuple[Decimal, Decimal]:
+    held = Job.objects.filter(_held_filter(budget), status__in=Job.LIVE).aggregate(
+        total=Sum("hold")
+    )["total"] or Decimal(0)
+    today = periods.utc_today(now)
+    start, end = (
+        periods.period_start(budget.period, today),
+        periods.period_end(budget.period, today),
+    )
+    spent = SpendDay.objects.filter(scope=budget.scope, day__gte=start, day__lt=end).aggregate(
+        total=Sum(F("cost") + F("pending"))
+    )["total"] or Decimal(0)
+    return spent.quantize(MICRODOLLAR), held.quantize(MICRODOLLAR)
+
+
+def holds_for_user(*, user) -> Decimal:
+    """What the user's live personal jobs may still cost."""
+    live = Job.objects.filter(owner=user, team__isnull=True, status__in=Job.LIVE)
+    return live.aggregate(total=Sum("hold"))["total"] or Decimal(0)
 
 
 def month_start(now=None):
@@ -52,19 +224,82 @@ def month_start(now=None):
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def month_spend_for_user(*, user, now=None) -> Decimal:
-    """This calendar month's spend (UTC), counting unreconciled possible costs, to be safe."""
-    entries = CostEntry.objects.filter(user=user, created_at__gte=month_start(now))
-    totals = entries.aggregate(
-        cost=Sum("cost"),
-        pending=Sum("possible_cost", filter=Q(reconciliation=CostEntry.Reconciliation.PENDING)),
-    )
-    return ((totals["cost"] or Decimal(0)) + (totals["pending"] or Decimal(0))).quantize(
-        MICRODOLLAR
-    )
+def scope_spend(*, scope: str, first_day: dt.date, last_day: dt.date | None = None) -> Decimal:
+    """A scope's spend (pending possible costs included) from `first_day` on (to `last_day`)."""
+    days = SpendDay.objects.filter(scope=scope, day__gte=first_day)
+    if last_day is not None:
+        days = days.filter(day__lte=last_day)
+    total = days.aggregate(total=Sum(F("cost") + F("pending")))["total"] or Decimal(0)
+    return total.quantize(MICRODOLLAR)
 
 
-def holds_for_user(*, user) -> Decimal:
-    """What the user's live jobs may still cost."""
-    live = Job.objects.filter(owner=user, status__in=Job.LIVE)
-    return live.aggregate(total=Sum("hold"))["total"] or Decimal(0)
+def budgets_for_scopes(scopes: list[str]) -> list[Budget]:
+    """The budgets (with a limit) whose spend is rolled up under these scopes."""
+    wanted = Q()
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        if kind == "org":
+            wanted |= Q(level=Budget.Level.ORGANIZATION)
+        elif kind == "team":
+            wanted |= Q(level=Budget.Level.TEAM, team_id=rest)
+        elif kind == "member":
+            team_id, _, user_id = rest.partition(":")
+            wanted |= Q(level=Budget.Level.MEMBER, team_id=team_id, user_id=user_id)
+        elif kind == "user":
+            wanted |= Q(level=Budget.Level.PERSONAL, user_id=rest)
+        elif kind == "token":
+            wanted |= Q(level=Budget.Level.TOKEN, token_id=rest)
+    rows = Budget.objects.filter(wanted, limit__gt=0).select_related("token")
+    return sorted(rows, key=lambda b: (b.level, b.pk))
+
+
+def budget_statuses_for_charge(*, user, team: Team | None, token=None, now=None):
+    """The levels a job charged to `team` (None: personal) by `user` is checked against, each
+    with a limit, as statuses in lock order: what the form's facts show and the over-budget
+    warning reads. The personal level is skipped for a team job, as budget_reserve skips it;
+    a personal job always shows the personal level (with the studio's default limit if the
+    user has no row yet)."""
+    now = now or timezone.now()
+    budgets = [
+        budget
+        for budget in budgets_applying(owner=user, team=team, token=token)
+        if budget.limit is not None and budget.level != Budget.Level.PERSONAL
+    ]
+    statuses = budget_statuses(budgets, viewer=user, now=now)
+    if team is None:
+        personal = budget_status_for_user(user=user, now=now)
+        # Lock order: organization, (team, member), personal, token.
+        before = [s for s in statuses if s.budget.level < Budget.Level.PERSONAL]
+        after = [s for s in statuses if s.budget.level > Budget.Level.PERSONAL]
+        statuses = [*before, personal, *after]
+    return statuses
+
+
+def budget_statuses_for_user(*, user, now=None) -> list[BudgetStatus]:
+    """The budgets a person sees as their own: the personal one first (always), then for each
+    team they belong to (by name) the team's budget and their own budget in it, where a limit
+    is set. Never another member's budget, nor a team the user is not in."""
+    from .teams import memberships_for_user
+
+    now = now or timezone.now()
+    personal = budget_status_for_user(user=user, now=now)
+    team_ids = [m.team_id for m in memberships_for_user(user=user)]
+    if not team_ids:
+        return [personal]
+    rows = Budget.objects.filter(
+        Q(level=Budget.Level.TEAM, team_id__in=team_ids)
+        | Q(level=Budget.Level.MEMBER, team_id__in=team_ids, user=user),
+        limit__isnull=False,
+    ).select_related("team", "user")
+    rows = sorted(rows, key=lambda b: (b.team.name.lower(), b.level))
+    return [personal, *budget_statuses(rows, viewer=user, now=now)]
+
+
+def token_budget_statuses(*, user, now=None) -> dict:
+    """The budgets of the user's own tokens that have one, as statuses keyed by token id."""
+    rows = list(
+        Budget.objects.filter(level=Budget.Level.TOKEN, token__user=user).select_related("token")
+    )
+    return {
+        status.budget.token_id: status for status in budget_statuses(rows, viewer=user, now=now)
+    }

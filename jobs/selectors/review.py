@@ -1,23 +1,34 @@
-"""The admin cost review's figures: a period of the whole ledger by user, model and day, its
-entries, the CSV's rows, and the reconciliation's totals. Each is one aggregate query (see
-spending.py)."""
+"""The cost review's figures: a period of the ledger by user, team, model and day, its entries,
+the CSV's rows, and the reconciliation's totals. Each is one aggregate query (see spending.py).
 
+Staff review the whole ledger; a team's managers review the same figures with `team=` set, so
+they read only the entries charged to their team (never a member's personal spend)."""
+
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from jobs.models import CostEntry, Job
+from jobs import periods
+from jobs.models import Budget, CostEntry, Job, Membership, SpendDay, Team, spend_scope
 
-from .budgets import MICRODOLLAR
+from .budgets import MICRODOLLAR, BudgetStatus, budget_statuses, scope_spend
 from .spending import PENDING, SPEND_FIGURES, with_zeros
 
+PERSONAL_SPACES = "Personal spaces"  # how the by-team table names the entries of no team
+# How the by-user table names the entries of people who deleted their accounts (one row for all).
+DELETED_ACCOUNTS = "(deleted accounts)"
 
-def ledger_for_period(*, start, end):
-    """The ledger entries created in [start, end): the cost_created index serves this range."""
-    return CostEntry.objects.filter(created_at__gte=start, created_at__lt=end)
+
+def ledger_for_period(*, start, end, team: Team | None = None):
+    """The ledger entries created in [start, end), all of them (cost_created index) or, with
+    `team`, only those charged to it (cost_team_created index)."""
+    entries = CostEntry.objects.filter(created_at__gte=start, created_at__lt=end)
+    return entries if team is None else entries.filter(team=team)
 
 
 def spend_totals(entries) -> dict:
@@ -33,8 +44,50 @@ def spend_by_user(entries) -> list[dict]:
     rows = [with_zeros(row) for row in entries.values("user_id").annotate(**SPEND_FIGURES)]
     names = usernames_by_id([row["user_id"] for row in rows])
     for row in rows:
-        row["username"] = names.get(row["user_id"], "")
+        row["username"] = (
+            DELETED_ACCOUNTS if row["user_id"] is None else names.get(row["user_id"], "")
+        )
     return rows
+
+
+def spend_by_team(*, first_day: date, last_day: date) -> list[dict]:
+    """One row per team that spent in the period (team_id, name, total, pending), and one for
+    the personal spaces (team_id None); unsorted.
+
+    Read from the daily roll-up (SpendDay), which the ledger's own transactions keep exact per
+    UTC day and level: at most 51 scopes times the period's days, instead of a third pass over
+    the period's entries (grouping a million entries by team cost as much as the by-user
+    table). The personal spaces are the organization's spend less the teams'. The roll-up
+    keeps no job count, so this table has none; a team's drill-down counts its entries.
+    """
+    names = dict(Team.objects.values_list("pk", "name"))
+    scopes = {spend_scope(Budget.Level.TEAM, team_id=pk): pk for pk in names}
+    org = spend_scope(Budget.Level.ORGANIZATION)
+    rows = (
+        SpendDay.objects.filter(scope__in=[org, *scopes], day__gte=first_day, day__lte=last_day)
+        .values("scope")
+        .annotate(total=Sum("cost"), pending=Sum("pending"))
+        .order_by()
+    )
+    teams, everyone = [], with_zeros({})
+    for row in rows:
+        row = with_zeros(row)
+        if row["scope"] == org:
+            everyone = row
+        else:
+            team_id = scopes[row["scope"]]
+            teams.append({"team_id": team_id, "name": names[team_id], **_money_of(row)})
+    personal = {
+        "total": everyone["total"] - sum((t["total"] for t in teams), Decimal(0)),
+        "pending": everyone["pending"] - sum((t["pending"] for t in teams), Decimal(0)),
+    }
+    if teams or personal["total"] or personal["pending"]:
+        teams.append({"team_id": None, "name": PERSONAL_SPACES, **personal})
+    return teams
+
+
+def _money_of(row: dict) -> dict:
+    return {"total": row["total"], "pending": row["pending"]}
 
 
 def usernames_by_id(ids: list[int], *, chunk: int = 5000) -> dict[int, str]:
@@ -82,15 +135,17 @@ def spend_by_day_and_model(entries, *, first_day: date, last_day: date):
 
 
 def ledger_entries_for_review(entries):
-    """Entries with their job and user, for a drill-down page (paginate it)."""
-    return entries.select_related("user", "job").order_by("-created_at", "-pk")
+    """Entries with their job, user and team, for a drill-down page (paginate it)."""
+    return entries.select_related("user", "job", "team").order_by("-created_at", "-pk")
 
 
 def ledger_rows_for_export(entries):
-    """One tuple per entry with the job's facts, streamed from the database in chunks."""
+    """One tuple per entry with the job's facts, streamed from the database in chunks. The team
+    is None for an entry charged to its user's personal space."""
     rows = entries.order_by("created_at", "pk").values_list(
         "created_at",
         "user__username",
+        "team__name",
         "model",
         "job__seconds",
         "job__size",
@@ -145,3 +200,115 @@ def live_holds_total() -> Decimal:
     """What every job in flight may still cost: the provider reserves it while the job runs."""
     live = Job.objects.filter(status__in=Job.LIVE)
     return (live.aggregate(total=Sum("hold"))["total"] or Decimal(0)).quantize(MICRODOLLAR)
+
+
+# Budgets as the reviews show them ------------------------------------------------------------
+
+
+def _status_without_row(budget: Budget, *, label: str, now) -> BudgetStatus:
+    """A level with no budget row (no limit): what it spent and holds in the month so far."""
+    start = periods.period_start(budget.period, periods.utc_today(now))
+    spent = scope_spend(scope=budget.scope, first_day=start)
+    live = Job.objects.filter(status__in=Job.LIVE)
+    if budget.level == Budget.Level.TEAM:
+        live = live.filter(team_id=budget.team_id)
+    held = live.aggregate(total=Sum("hold"))["total"] or Decimal(0)
+    held = held.quantize(MICRODOLLAR)
+    return BudgetStatus(
+        limit=None,
+        used=spent + held,
+        period=budget.period,
+        label=label,
+        spent=spent,
+        held=held,
+        budget=budget,
+        now=now,
+    )
+
+
+def team_budget_status(*, team: Team, viewer, now=None) -> BudgetStatus:
+    """The team's own budget: its limit, spent and held in its period, left and when it resets
+    (no limit if staff set none)."""
+    now = now or timezone.now()
+    budget = Budget.objects.filter(level=Budget.Level.TEAM, team=team).select_related("team")
+    budget = budget.first()
+    if budget is None:
+        budget = Budget(level=Budget.Level.TEAM, team=team, period=periods.MONTH)
+        return _status_without_row(budget, label=team.label, now=now)
+    return budget_statuses([budget], viewer=viewer, now=now)[0]
+
+
+def organization_budget_status(*, now=None) -> BudgetStatus:
+    """The organization's cap on all spend (no limit if staff set none)."""
+    now = now or timezone.now()
+    budget = Budget.objects.filter(level=Budget.Level.ORGANIZATION).first()
+    if budget is None:
+        budget = Budget(level=Budget.Level.ORGANIZATION, period=periods.MONTH)
+        return _status_without_row(budget, label="The organization", now=now)
+    return budget_statuses([budget], now=now)[0]
+
+
+@dataclass(frozen=True)
+class MemberBudget:
+    membership: Membership
+    status: BudgetStatus  # limit None: the member has no budget of their own in the team
+
+
+def member_budget_statuses(*, team: Team, now=None) -> list[MemberBudget]:
+    """Each current member's budget in the team (managers included), by username: its limit,
+    spent and held in its period, left and when it resets. A member without a budget row has no
+    limit of their own (the team's still applies) and is shown with the month's spend.
+
+    Three queries whatever the team's size: the memberships, the budget rows, the members'
+    daily roll-ups in their windows, and the live jobs' holds grouped by owner.
+    """
+    now = now or timezone.now()
+    today = periods.utc_today(now)
+    memberships = list(
+        Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+    )
+    rows = {
+        budget.user_id: budget
+        for budget in Budget.objects.filter(level=Budget.Level.MEMBER, team=team)
+    }
+    budgets = {}
+    for membership in memberships:
+        budget = rows.get(membership.user_id) or Budget(
+            level=Budget.Level.MEMBER, team=team, user=membership.user, period=periods.MONTH
+        )
+        budget.team, budget.user = team, membership.user
+        budgets[membership.user_id] = budget
+    if not budgets:
+        return []
+    windows = Q()
+    for budget in budgets.values():
+        windows |= Q(scope=budget.scope, day__gte=periods.period_start(budget.period, today))
+    spent = dict(
+        SpendDay.objects.filter(windows)
+        .values("scope")
+        .annotate(total=Sum(F("cost") + F("pending")))
+        .values_list("scope", "total")
+    )
+    held = dict(
+        Job.objects.filter(team=team, status__in=Job.LIVE, owner_id__in=list(budgets))
+        .values("owner_id")
+        .annotate(total=Sum("hold"))
+        .values_list("owner_id", "total")
+    )
+    statuses = []
+    for membership in memberships:
+        budget = budgets[membership.user_id]
+        member_spent = (spent.get(budget.scope) or Decimal(0)).quantize(MICRODOLLAR)
+        member_held = (held.get(membership.user_id) or Decimal(0)).quantize(MICRODOLLAR)
+        status = BudgetStatus(
+            limit=budget.limit,
+            used=member_spent + member_held,
+            period=budget.period,
+            label=membership.user.get_username(),
+            spent=member_spent,
+            held=member_held,
+            budget=budget,
+            now=now,
+        )
+        statuses.append(MemberBudget(membership=membership, status=status))
+    return statuses

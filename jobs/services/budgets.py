@@ -1,24 +1,49 @@
-"""Budgets: estimates, holds placed at submit, and the record of every budget change."""
+"""Budgets at every level: estimates, the holds placed at submit, limits set by staff and team
+managers, and the threshold notices recorded as spend grows."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from jobs import selectors
-from jobs.models import Budget, BudgetChange, VideoModel
+from jobs import periods, selectors
+from jobs.models import AuditEvent, Budget, BudgetNotice, Team, VideoModel, audit_quote
 
+from .audit import audit_record
 from .limits import SubmitRefusedError
 
 
 class OverBudgetError(SubmitRefusedError):
-    def __init__(self, *, estimate: Decimal, left: Decimal):
+    """A level that applies has less left than the worst case of the job (or of the `count`
+    jobs of a group, together). The message names the level, and for a group by how much it
+    is short (`short`)."""
+
+    def __init__(self, *, estimate: Decimal, left: Decimal, status=None, count: int = 1):
         self.estimate = estimate
         self.left = max(left, Decimal(0))
-        super().__init__(
-            f"This video could cost up to ${estimate:.2f}; you have ${self.left:.2f} left this month."
-        )
+        self.status = status
+        self.count = count
+        self.short = estimate - self.left
+        label = status.label if status is not None else "Your personal budget"
+        when = status.period_words if status is not None else "this month"
+        if count == 1:
+            message = (
+                f"{label} has ${self.left:.2f} left {when}; this video could cost up to "
+                f"${estimate:.2f}."
+            )
+        else:
+            message = (
+                f"{label} has ${self.left:.2f} left {when}; these {count} videos could cost up "
+                f"to ${estimate:.2f} together, ${self.short:.2f} more than that. Nothing was "
+                "started."
+            )
+        super().__init__(message)
+
+
+class BudgetLimitError(ValueError):
+    """A limit a person may not set (negative, or a member's above their team's). For them."""
 
 
 def estimate_for(model_id: str) -> Decimal:
@@ -32,41 +57,222 @@ def estimate_for(model_id: str) -> Decimal:
 
 
 def budget_for(user) -> Budget:
+    """The user's personal budget row, made with the studio's default limit if there is none."""
     budget, _ = Budget.objects.get_or_create(
-        user=user, defaults={"monthly_limit": settings.DEFAULT_MONTHLY_BUDGET}
+        level=Budget.Level.PERSONAL,
+        user=user,
+        defaults={"limit": settings.DEFAULT_MONTHLY_BUDGET},
     )
     return budget
 
 
-def budget_reserve(*, user, estimate: Decimal) -> None:
-    """Check that `estimate` fits, holding the user's budget row until the caller's transaction
-    ends. Must run inside transaction.atomic(), before the job (and its hold) is saved.
+def budget_reserve(
+    *, owner, team: Team | None, token=None, estimate: Decimal, count: int = 1
+) -> None:
+    """Check that `estimate` fits every budget that applies, holding their rows until the
+    caller's transaction ends. Must run inside transaction.atomic(), before the job (and its
+    hold) is saved. For a group of `count` jobs (services.groups), `estimate` is the sum of
+    their estimates: it is checked against each level at once, under one lock of the rows,
+    so the group fits as a whole or is refused as a whole, never job by job.
 
-    1. Touch the budget row with an UPDATE: it locks the row (PostgreSQL) or the database
-       (SQLite), so concurrent submits for one user run this check one at a time.
-    2. Sum this month's spend (pending possible costs included) and the holds of live jobs.
-    3. Refuse if spend + holds + estimate exceeds the limit. The caller saves the job with
-       `hold=estimate`, which the next submit sees once this transaction commits.
+    1. Find the rows that apply (organization, team, member in team, personal, token), making
+       the personal one if need be.
+    2. Lock them and read them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE:
+       PostgreSQL locks the rows in that order, so submits that share a level run this check
+       one at a time, and two submits never wait for each other in a circle (on SQLite an
+       UPDATE of the rows takes the database's write lock first). One statement, not an
+       UPDATE per row: every round trip made while holding the organization's row is paid by
+       every submit queued behind it (bench/budgets.py).
+    3. Read each level's spend in its own period and the holds of live jobs charged there.
+    4. Refuse, naming the first level that is short (and by how much), if spent + held +
+       estimate exceeds its limit. The caller saves the job with `hold=estimate` (a group's
+       jobs each with their own estimate); the next submit sees them once this transaction
+       commits.
     """
-    budget = budget_for(user)
-    Budget.objects.filter(pk=budget.pk).update(locked_at=timezone.now())
-    budget.refresh_from_db(fields=["monthly_limit"])
-    if budget.monthly_limit is None:
-        return
-    status = selectors.budget_status_for_user(user=user, monthly_limit=budget.monthly_limit)
-    if estimate > status.left:
-        raise OverBudgetError(estimate=estimate, left=status.left)
+    budget_for(owner)
+    applying = selectors.budgets_applying(owner=owner, team=team, token=token)
+    now = timezone.now()
+    if connection.vendor == "sqlite":
+        # SQLite ignores FOR UPDATE; a write takes its database lock before anything is read.
+        Budget.objects.filter(pk__in=[b.pk for b in applying]).update(locked_at=now)
+    # A limit changed while we waited for a lock is read as committed (READ COMMITTED re-reads
+    # a locked row's newest version).
+    budgets = list(
+        Budget.objects.filter(pk__in=[b.pk for b in applying])
+        .select_related("team", "user", "token")
+        .order_by("level", "pk")
+        .select_for_update(of=("self",), no_key=True)
+    )
+    checked = []
+    for budget in budgets:
+        if budget.limit is None:
+            continue
+        if budget.level == Budget.Level.PERSONAL and team is not None:
+            continue  # a team job is charged to the team, not to the personal space
+        checked.append(budget)
+    for status in selectors.budget_statuses(checked, viewer=owner, now=now):
+        if estimate > status.left:
+            raise OverBudgetError(estimate=estimate, left=status.left, status=status, count=count)
+
+
+def _limit_words(limit, period) -> str:
+    return "no limit" if limit is None else f"${Decimal(limit):.2f} a {period}"
 
 
 @transaction.atomic
-def budget_set(*, user, monthly_limit: Decimal | None, changed_by) -> Budget:
-    """Set a user's monthly limit (None for no limit) and record who changed it from what."""
-    budget = budget_for(user)
-    old = budget.monthly_limit
-    if old != monthly_limit:
-        Budget.objects.filter(pk=budget.pk).update(monthly_limit=monthly_limit)
-        BudgetChange.objects.create(
-            user=user, changed_by=changed_by, old_limit=old, new_limit=monthly_limit
-        )
-        budget.monthly_limit = monthly_limit
+def budget_set(
+    *,
+    level: int = Budget.Level.PERSONAL,
+    user=None,
+    team: Team | None = None,
+    token=None,
+    limit: Decimal | None,
+    period: str | None = None,
+    changed_by,
+    address: str | None = None,
+) -> Budget:
+    """Set one budget's limit (None for no limit) and period, and record who changed it from
+    what (AuditEvent). A member's limit must fit within their team's."""
+    if limit is not None and limit < 0:
+        raise BudgetLimitError("A budget cannot be negative. Leave it empty for no limit.")
+    subject = {"level": level}
+    if level in (Budget.Level.TEAM, Budget.Level.MEMBER):
+        subject["team"] = team
+    if level in (Budget.Level.MEMBER, Budget.Level.PERSONAL):
+        subject["user"] = user
+    if level == Budget.Level.TOKEN:
+        subject["token"] = token
+    defaults = {
+        "limit": settings.DEFAULT_MONTHLY_BUDGET if level == Budget.Level.PERSONAL else None
+    }
+    budget, _ = Budget.objects.get_or_create(**subject, defaults=defaults)
+    # NO KEY UPDATE, as budget_reserve's UPDATE takes: it queues changes and submits behind one
+    # another, yet lets a settlement meanwhile record a notice pointing at this row (its
+    # foreign-key check takes KEY SHARE). FOR UPDATE made that settlement wait, and when this
+    # change then recorded the same notice, each waited for the other: a deadlock.
+    budget = (
+        Budget.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("team", "user", "token")
+        .get(pk=budget.pk)
+    )
+    if level == Budget.Level.MEMBER and limit is not None:
+        team_budget = Budget.objects.filter(level=Budget.Level.TEAM, team=team).first()
+        team_limit = team_budget.limit if team_budget is not None else None
+        if team_limit is not None and limit > team_limit:
+            raise BudgetLimitError(
+                f"A member's budget must fit within the team's: {team.label} has "
+                f"${team_limit} a {team_budget.period}."
+            )
+    period = period or budget.period
+    before = {"limit": _money(budget.limit), "period": budget.period}
+    if budget.limit == limit and budget.period == period:
+        return budget
+    Budget.objects.filter(pk=budget.pk).update(limit=limit, period=period)
+    budget.limit, budget.period = limit, period
+    audit_record(
+        actor=changed_by,
+        action=AuditEvent.Action.BUDGET_SET,
+        team=budget.team,
+        user=_budget_person(budget),
+        summary=f"{_audit_label(budget)}: {_limit_words(before['limit'], before['period'])} → "
+        f"{_limit_words(limit, period)}",
+        before=before,
+        after={"limit": _money(limit), "period": period},
+        address=address,
+    )
+    notices_record(budgets=[budget])
     return budget
+
+
+@transaction.atomic
+def budget_delete(*, budget: Budget, by, address: str | None = None) -> None:
+    """Delete a budget row (staff, in the admin), and record it. A level with no row has no
+    limit, but for a personal space, which gets DEFAULT_MONTHLY_BUDGET again at its next job."""
+    audit_record(
+        actor=by,
+        action=AuditEvent.Action.BUDGET_DELETED,
+        team=budget.team,
+        user=_budget_person(budget),
+        summary=f"{_audit_label(budget)}: deleted (it was "
+        f"{_limit_words(budget.limit, budget.period)})",
+        before={"limit": _money(budget.limit), "period": budget.period},
+        address=address,
+    )
+    budget.delete()
+
+
+def _budget_person(budget: Budget):
+    """The person a budget is about: a member's or personal budget's user, a token's owner."""
+    return budget.user or (budget.token.user if budget.token_id else None)
+
+
+def _audit_label(budget: Budget) -> str:
+    """How the audit trail names a budget: people only as {user} (AuditEvent.text)."""
+    level = budget.level
+    if level == Budget.Level.ORGANIZATION:
+        return "The organization"
+    if level == Budget.Level.TEAM:
+        return audit_quote(budget.team.label)
+    if level == Budget.Level.MEMBER:
+        return f"{{user}}'s budget in the {audit_quote(budget.team.label)}"
+    if level == Budget.Level.PERSONAL:
+        return "{user}'s personal budget"
+    return f"{{user}}'s API token {audit_quote(budget.token.prefix)}…"
+
+
+def _money(value) -> str | None:
+    return None if value is None else str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def notices_record(*, budgets: list[Budget], day=None) -> int:
+    """Record a notice for each threshold (50%, 80%, 100%) each budget's spend has crossed in
+    the period holding `day` (today by default). Racing callers insert the same rows; the
+    unique constraint keeps one of each (ignore_conflicts), so none is ever recorded twice.
+
+    Spend is the ledger's (pending possible costs included), not holds: a notice says money
+    was spent, not that it might be. Returns how many were new.
+    """
+    day = day or periods.utc_today()
+    rows = []
+    for budget in budgets:
+        if not budget.limit:
+            continue
+        start = periods.period_start(budget.period, day)
+        last = periods.period_end(budget.period, day)
+        spent = selectors.scope_spend(
+            scope=budget.scope, first_day=start, last_day=last - timedelta(days=1)
+        )
+        for threshold in BudgetNotice.THRESHOLDS:
+            if spent * 100 >= budget.limit * threshold:
+                rows.append(
+                    BudgetNotice(
+                        budget=budget,
+                        level=budget.level,
+                        team_id=budget.team_id,
+                        user_id=budget.user_id
+                        or (budget.token.user_id if budget.token_id else None),
+                        period=budget.period,
+                        period_start=start,
+                        threshold=threshold,
+                        limit=budget.limit,
+                        spent=spent,
+                    )
+                )
+    if not rows:
+        return 0
+    before = BudgetNotice.objects.filter(budget__in={r.budget_id for r in rows}).count()
+    BudgetNotice.objects.bulk_create(rows, ignore_conflicts=True)
+    new = BudgetNotice.objects.filter(budget__in={r.budget_id for r in rows}).count() - before
+    if new:
+        transaction.on_commit(notices_deliver, robust=True)
+    return new
+
+
+def notices_deliver() -> None:
+    """After new notices commit: hand them to each way they are delivered. Each records its
+    deliveries once per notice, so a repeat call (or the sweeper's) sends nothing twice."""
+    from .alerts import budget_notices_email
+    from .webhooks import budget_alerts_record
+
+    budget_alerts_record()
+    budget_notices_email()

@@ -3,7 +3,9 @@
 import time
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db.models import Count, Q
 
 from jobs.models import Job
 
@@ -12,6 +14,11 @@ RATE_WINDOW_SECONDS = 60
 
 class SubmitRefusedError(Exception):
     """A submit the studio turned down before saving anything. The message is for the person."""
+
+
+class AccountGoneError(SubmitRefusedError):
+    def __init__(self):
+        super().__init__("This account has been deleted, so it cannot start videos.")
 
 
 class SubmitRateLimitedError(SubmitRefusedError):
@@ -29,22 +36,83 @@ class TooManyActiveJobsError(SubmitRefusedError):
         self.limit = limit
         super().__init__(
             f"You already have {limit} videos queued or generating, the most this studio allows "
-            "at once. Wait for one to finish, or cancel a queued one."
+            "at once (a comparison, a set of variations or a batch counts as one). Wait for one "
+            "to finish, or cancel a queued one."
         )
 
 
+class GroupSizeError(SubmitRefusedError):
+    """A comparison, set of variations or batch with fewer or more jobs than its kind allows."""
+
+
 class ModelUnavailableError(SubmitRefusedError):
-    def __init__(self, *, model: str):
+    def __init__(self, *, model: str, team=None):
         self.model = model
-        super().__init__(f"{model} is not available in this studio any more. Choose another model.")
+        self.team = team
+        if team is not None and not team.all_models:
+            message = (
+                f"{model} is not one of the models the {team.label} may use. Choose another "
+                "model, or charge the video elsewhere."
+            )
+        else:
+            message = f"{model} is not available in this studio any more. Choose another model."
+        super().__init__(message)
 
 
-def model_available_check(*, user, model: str) -> None:
-    """Refuse a model that is not in the catalog, or that admins hid or kept for staff."""
+class ChargeRefusedError(SubmitRefusedError):
+    """The place a job was to be charged is not one the person may charge."""
+
+
+class StorageQuotaError(SubmitRefusedError):
+    def __init__(self, *, team, used: int, quota: int):
+        from jobs.templatetags.studio import bytes_size
+
+        self.team = team
+        super().__init__(
+            f"The {team.label}'s storage is full: its videos take {bytes_size(used)} of its "
+            f"{bytes_size(quota)} quota, so no new video can be made for it. Delete some of "
+            "the team's videos, or ask an admin to raise the quota."
+        )
+
+
+def model_available_check(*, user, model: str, team=None) -> None:
+    """Refuse a model that is not in the catalog, that admins hid or kept for staff, or that the
+    team the job is charged to may not use."""
     from jobs import selectors
 
-    if not selectors.catalog_models(user=user).filter(pk=model).exists():
-        raise ModelUnavailableError(model=model)
+    if not selectors.catalog_models(user=user, team=team).filter(pk=model).exists():
+        raise ModelUnavailableError(model=model, team=team)
+
+
+def charge_check(*, user, team) -> None:
+    """Refuse a team the user is not (or no longer) a member of, and a personal job where the
+    organization requires every job to be charged to a team (TEAM_REQUIRED)."""
+    from jobs.models import Membership
+
+    if team is None:
+        if settings.TEAM_REQUIRED:
+            raise ChargeRefusedError(
+                "This studio charges every video to a team. Choose one of your teams under "
+                "Charge to; if you have none, ask an admin to add you to one."
+            )
+        return
+    if not Membership.objects.filter(user=user, team=team).exists():
+        raise ChargeRefusedError(
+            f"You are not a member of the {team.label}, so you cannot charge videos to it."
+        )
+
+
+def storage_quota_check(*, team) -> None:
+    """Refuse a new video for a team whose files take its storage quota or more. The size of
+    a video is not known before it is made, so a team just under its quota may start a few
+    that take it over; the next submit is refused."""
+    if team is None or team.storage_quota_gb is None:
+        return
+    from jobs.selectors import storage_for_team
+
+    use = storage_for_team(team=team)
+    if use.is_full:
+        raise StorageQuotaError(team=team, used=use.used, quota=use.quota)
 
 
 def submit_rate_check(*, user) -> None:
@@ -74,18 +142,40 @@ def count_in_minute(name: str, limit: int) -> int | None:
     return None
 
 
-def active_jobs_check(*, user) -> None:
-    """Refuse when the user already has JOB_ACTIVE_LIMIT jobs queued or running.
+def active_jobs_check(*, user, counted_group=None) -> None:
+    """Refuse when the user already has JOB_ACTIVE_LIMIT submits queued or running: a job
+    made alone counts as one, and so does a group (a comparison, variations, a batch) while
+    any of its jobs is queued or running. A 100-row batch is therefore accepted under a limit
+    of 10, as one submit, and its jobs wait their turn in the queue with everyone else's; the
+    group's size is bounded by its kind (JobGroup.SIZES) and its cost by the budgets.
 
     Must run inside the submit's transaction, after budget_reserve has locked the user's budget
     row: submits for one user then count and insert one at a time, so two at once cannot both
-    squeeze under the cap.
+    squeeze under the cap. One query on the job_owner_created index.
+
+    `counted_group`: an existing group the submit adds jobs to (a batch's retried rows). It is
+    the same one submit whether or not it still has jobs live, so it is left out of the count
+    and the submit is refused only when the others already fill the cap.
     """
     limit = settings.JOB_ACTIVE_LIMIT
     if limit <= 0:
         return
-    active = Job.objects.filter(
-        owner=user, status__in=(Job.Status.QUEUED, Job.Status.RUNNING)
-    ).count()
-    if active >= limit:
+    active = Job.objects.filter(owner=user, status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
+    if counted_group is not None:
+        active = active.exclude(group=counted_group)
+    counts = active.aggregate(
+        alone=Count("pk", filter=Q(group__isnull=True)),
+        groups=Count("group", distinct=True),
+    )
+    if counts["alone"] + counts["groups"] >= limit:
         raise TooManyActiveJobsError(limit=limit)
+
+
+def owner_lock(*, owner) -> None:
+    """Lock the submitting person's row for the submit's transaction (FOR NO KEY UPDATE): their
+    account's deletion, which locks it FOR UPDATE, goes first or waits, and a submit that finds
+    the account gone is refused (AccountGoneError) instead of saving a broken reference. Their
+    own submits take turns here too, so two never take one turn in the fair queue."""
+    owners = get_user_model().objects.filter(pk=owner.pk).select_for_update(no_key=True)
+    if owners.values_list("pk", flat=True).first() is None:
+        raise AccountGoneError()

@@ -1,4 +1,8 @@
-"""Sending "job X is ready" to the queue, and what happens when Redis is away.
+"""Sending messages to the queue, and what happens when Redis is away.
+
+A store or poster message names its job. A generate message names none: it means "a slot may
+run the fairest queued job" (services/queue.py), and is sent once for each job submitted, or
+waiting to retry, so there are always at least as many as jobs to run (`run_message_send`).
 
 The database is the source of truth; Redis only carries the message, and the sweeper re-sends
 whatever a lost message left behind. So a message that cannot be sent (Redis stopped, restarting
@@ -39,11 +43,32 @@ def job_message_send(*, task, job_id, stamp, countdown: float | None = None) -> 
        `stamp` (the value written with this send): a later send, by the sweeper or a worker,
        has then not happened yet, and the sweeper's next pass sends the message.
     """
+    return _send(task=task, args=(str(job_id),), job_id=job_id, stamp=stamp, countdown=countdown)
+
+
+def run_message_send(*, job_id, stamp, countdown: float | None = None) -> bool:
+    """Send a generate message on behalf of the job `job_id` (just submitted, or waiting to
+    retry for `countdown` seconds): a slot may then run the fairest queued job. False, and the
+    job left for the sweeper, when Redis is away, as job_message_send.
+
+    The message carries no argument: the job a slot runs is chosen when it claims.
+    """
+    from jobs.tasks import run_job
+
+    return _send(task=run_job, args=(), job_id=job_id, stamp=stamp, countdown=countdown)
+
+
+def run_message_send_on_commit(*, job_id, stamp) -> None:
+    """run_message_send once the current transaction commits, so the worker sees the row."""
+    transaction.on_commit(lambda: run_message_send(job_id=job_id, stamp=stamp))
+
+
+def _send(*, task, args, job_id, stamp, countdown) -> bool:
     options = {"retry": True, "retry_policy": PUBLISH_RETRY_POLICY}
     if countdown is not None:
         options["countdown"] = countdown
     try:
-        task.apply_async(args=(str(job_id),), **options)
+        task.apply_async(args=args, **options)
     except BROKER_ERRORS as exc:
         Job.objects.filter(pk=job_id, enqueued_at=stamp).update(enqueued_at=None)
         logger.warning(
@@ -53,8 +78,3 @@ def job_message_send(*, task, job_id, stamp, countdown: float | None = None) -> 
         )
         return False
     return True
-
-
-def job_message_send_on_commit(*, task, job_id, stamp) -> None:
-    """job_message_send once the current transaction commits, so the worker sees the row."""
-    transaction.on_commit(lambda: job_message_send(task=task, job_id=job_id, stamp=stamp))

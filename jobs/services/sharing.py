@@ -16,7 +16,7 @@ def share_create(*, job: Job) -> str:
     """Give a succeeded job a share link, and return its token.
 
     1. Set a new random token in one conditional UPDATE: the job must still be SUCCEEDED, not
-       deleted, and not shared already.
+       deleted, not expired, and not shared already.
     2. If no row changed because it is shared already (a second click, or another tab), keep the
        link that may have been sent out and return it.
     3. Otherwise the job cannot be shared: raise NotShareableError.
@@ -25,7 +25,9 @@ def share_create(*, job: Job) -> str:
     link never works again.
     """
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    shareable = Job.objects.filter(pk=job.pk, status=Job.Status.SUCCEEDED, deleted_at__isnull=True)
+    shareable = Job.objects.filter(
+        pk=job.pk, status=Job.Status.SUCCEEDED, deleted_at__isnull=True, expired_at__isnull=True
+    )
     if shareable.filter(share_token__isnull=True).update(share_token=token):
         return token
     existing = shareable.values_list("share_token", flat=True).first()

@@ -15,19 +15,27 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import selectors, services
-from jobs.forms import EarlierImage, JobForm
+from jobs.forms import ChargePlaces, EarlierImage, JobForm, charge_places_for
 from jobs.frames import FrameError, frame_image
 from jobs.models import Job, VideoModel
 from jobs.serving import CACHE_CONTROL
-from jobs.wording import budget_words, over_budget_words, price_words, wait_words
+from jobs.wording import budget_words, first_over_budget_words, price_words, wait_words
 
 MODEL_NOT_OFFERED = "You cannot choose this model. Reload the page to see the models you can."
+PLACE_NOT_OFFERED = (
+    "You cannot charge videos there. Reload the page to see the places you can charge."
+)
+NOWHERE_TO_CHARGE = (
+    "This studio charges every video to a team, and you are not in one yet. Ask an admin to add "
+    "you to a team; then you can generate videos here."
+)
 # What the options view reads from the model select's request (see forms.OPTIONS_INCLUDE).
-CARRIED_FIELDS = ("model", "seconds", "size", "image_from_job", "frame_from_job")
+CARRIED_FIELDS = ("model", "seconds", "size", "image_from_job", "frame_from_job", "charge_to")
 # The form's token (a hidden field; one per rendering of the form) and the fields that make two
 # submits of it the same request (_create_once).
 SUBMIT_TOKEN_FIELD = "submit_token"  # noqa: S105 - a field name, not a secret
 SUBMITTED_FIELDS = (
+    "charge_to",
     "prompt",
     "model",
     "size",
@@ -51,8 +59,10 @@ class ModelFacts:
     """What the form says beside the chosen model."""
 
     price: str  # "about $0.30, at most $0.50"
-    budget: str  # "You have $4.50 left this month." or "No monthly limit."
-    warning: str  # set when the model's top price is more than what is left
+    # Each level the job would be checked against, with what is left and when it resets:
+    # "Design team: $4.20 left this month, resets in 3 days, on 1 Jan."
+    budgets: tuple[str, ...]
+    warning: str  # set when the model's top price is more than a level has left (names it)
     wait: str  # "Usually ready in about 1 min 10 s (median of the last 12 here)."
 
 
@@ -60,11 +70,16 @@ class ModelFacts:
 @require_http_methods(["GET", "POST"])
 def job_create(request):
     """The generate form. A GET may prefill it from an earlier job (prefilled_form); a
-    POST is checked for the model it names, and may reuse an earlier job's image."""
-    models = list(selectors.catalog_models(user=request.user))
+    POST is checked for the place it is charged to and the model it names (one allowed
+    there), and may reuse an earlier job's image."""
+    places = charge_places_for(request.user)
     note = ""
     if request.method == "POST":
-        form = JobForm(request.POST, request.FILES, models=models, owner=request.user)
+        team = places.team_or_default(request.POST.get("charge_to"))
+        models = list(selectors.catalog_models(user=request.user, team=team))
+        form = JobForm(
+            request.POST, request.FILES, models=models, owner=request.user, places=places
+        )
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -72,6 +87,7 @@ def job_create(request):
                 job, created = _create_once(
                     request,
                     owner=request.user,
+                    team=data.get("charge_to", form.team),
                     prompt=data["prompt"].strip(),
                     model=data["model"].id,
                     size=data["size"],
@@ -81,6 +97,10 @@ def job_create(request):
                 )
             except EarlierImageUnreadableError as exc:
                 form.add_error("image", str(exc))
+            except services.ModelUnavailableError as exc:
+                form.add_error("model", str(exc))
+            except services.ChargeRefusedError as exc:
+                form.add_error("charge_to" if "charge_to" in form.fields else None, str(exc))
             except services.SubmitRefusedError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -88,7 +108,7 @@ def job_create(request):
                     messages.info(request, ALREADY_SUBMITTED)
                 return redirect("jobs:detail", job_id=job.pk)
     else:
-        form, note = prefilled_form(request, models)
+        form, models, note = prefilled_form(request, places)
     context = form_context(request, form, catalog_empty=not models, model_note=note)
     return render(request, "jobs/job_form.html", context)
 
@@ -97,15 +117,32 @@ def job_create(request):
 @require_GET
 def job_create_options(request):
     """The form's fields that follow the model (seconds, size, the image field), and out of band
-    its estimate, budget and usual wait: what the model select fetches when it changes. Seconds
-    and size carry over when the new model takes them."""
-    models = list(selectors.catalog_models(user=request.user))
-    if request.GET.get("model") not in {model.id for model in models}:
-        return HttpResponseNotFound(MODEL_NOT_OFFERED, content_type="text/plain; charset=utf-8")
+    its estimate, budgets and usual wait: what the model select fetches when it changes. Seconds
+    and size carry over when the new model takes them.
+
+    The Charge to select fetches it too (refresh_models): then the model select comes out of band
+    as well, with the models allowed where the job is now charged, keeping the chosen model
+    where it is allowed there and falling back to the place's default where it is not."""
+    places = charge_places_for(request.user)
+    charge_to = request.GET.get("charge_to")
+    if charge_to is None:
+        team = places.team_or_default(None)
+    else:
+        try:
+            team = places.team_for(charge_to)
+        except KeyError:
+            return HttpResponseNotFound(PLACE_NOT_OFFERED, content_type="text/plain; charset=utf-8")
+    models = list(selectors.catalog_models(user=request.user, team=team))
+    refresh_models = request.GET.get("refresh_models") == "true"
     initial = {name: request.GET[name] for name in CARRIED_FIELDS if name in request.GET}
+    if request.GET.get("model") not in {model.id for model in models}:
+        if not refresh_models:
+            return HttpResponseNotFound(MODEL_NOT_OFFERED, content_type="text/plain; charset=utf-8")
+        initial.pop("model", None)  # not allowed here: the place's default model instead
     initial["use_earlier_image"] = "use_earlier_image" in request.GET
-    form = JobForm(models=models, owner=request.user, initial=initial)
-    return render(request, "jobs/_form_options.html", form_context(request, form, facts_oob=True))
+    form = JobForm(models=models, owner=request.user, initial=initial, places=places)
+    context = form_context(request, form, facts_oob=True, model_oob=refresh_models)
+    return render(request, "jobs/_form_options.html", context)
 
 
 @login_required
@@ -127,9 +164,10 @@ def job_last_frame(request, job_id):
     return response
 
 
-def prefilled_form(request, models: list[VideoModel]) -> tuple[JobForm, str]:
-    """(the form for a GET of /jobs/new/, a note for the model field). Empty, or prefilled
-    from an earlier job of the same person (anyone else's is 404):
+def prefilled_form(request, places: ChargePlaces) -> tuple[JobForm, list[VideoModel], str]:
+    """(the form for a GET of /jobs/new/, the models it offers, a note for the model field).
+    Empty, or prefilled from an earlier job of the same person (anyone else's is 404), charged
+    where that job was (if the person may still charge there):
 
     - ?from=<id>: its prompt, model, size, seconds and response format, and its input image
       offered again; &edit=1 also puts the cursor in the prompt. A model no longer offered
@@ -137,10 +175,19 @@ def prefilled_form(request, models: list[VideoModel]) -> tuple[JobForm, str]:
     - ?frame=<id>: a finished video's last frame as the input image, with a model that takes
       one: the video's own if it can, else the cheapest offered.
     """
-    catalog = {model.id: model for model in models}
     initial, note = {}, ""
+    earlier = [
+        _owned_job_or_404(request.user, request.GET[name])
+        for name in ("from", "frame")
+        if name in request.GET
+    ]
+    if earlier and places.offered:
+        initial["charge_to"] = places.value_for(earlier[0].team)
+    team = places.team_or_default(initial.get("charge_to", places.initial))
+    models = list(selectors.catalog_models(user=request.user, team=team))
+    catalog = {model.id: model for model in models}
     if "from" in request.GET:
-        job = _owned_job_or_404(request.user, request.GET["from"])
+        job = earlier[0]
         initial.update(
             prompt=job.prompt,
             model=job.model,
@@ -156,7 +203,7 @@ def prefilled_form(request, models: list[VideoModel]) -> tuple[JobForm, str]:
                 "Choose another; everything else is as you had it."
             )
     if "frame" in request.GET:
-        job = _owned_job_or_404(request.user, request.GET["frame"])
+        job = earlier[-1]
         if job.status != Job.Status.SUCCEEDED or not job.video:
             raise Http404("This job has no finished video.")
         candidates = [catalog.get(initial.get("model")), catalog.get(job.model), *models]
@@ -169,17 +216,25 @@ def prefilled_form(request, models: list[VideoModel]) -> tuple[JobForm, str]:
             initial.update(
                 model=model.id, frame_from_job=job.pk, image_from_job=None, use_earlier_image=True
             )
-    form = JobForm(models=models, owner=request.user, initial=initial)
+    form = JobForm(models=models, owner=request.user, initial=initial, places=places)
     if request.GET.get("edit"):
         form.fields["prompt"].widget.attrs["autofocus"] = True
-    return form, note
+    return form, models, note
 
 
 def form_context(request, form: JobForm, **extra) -> dict:
     """The form page's context. Each rendering of the form carries a new submit token."""
     model = form.chosen_model
-    facts = model_facts(user=request.user, model=model) if model is not None else None
-    return {"form": form, "facts": facts, "submit_token": uuid.uuid4().hex, **extra}
+    facts = None
+    if model is not None:
+        facts = model_facts(user=request.user, model=model, team=form.team)
+    return {
+        "form": form,
+        "facts": facts,
+        "nowhere_to_charge": NOWHERE_TO_CHARGE if form.places and form.places.nowhere else "",
+        "submit_token": uuid.uuid4().hex,
+        **extra,
+    }
 
 
 def _create_once(request, **job_fields) -> tuple[Job, bool]:
@@ -199,14 +254,20 @@ def _create_once(request, **job_fields) -> tuple[Job, bool]:
     )
 
 
-def model_facts(*, user, model: VideoModel) -> ModelFacts:
-    status = selectors.budget_status_for_user(user=user)
+def model_facts(*, user, model: VideoModel, team=None) -> ModelFacts:
+    """The estimate, each budget level that applies where the job is charged (`team`, None for
+    personal) with what is left and when it resets, a warning naming the first level the
+    model's top price does not fit, and the usual wait."""
+    statuses = selectors.budget_statuses_for_charge(user=user, team=team)
+    lines = tuple(budget_words(status) for status in statuses)
+    if not lines:
+        lines = (f"No budget limit applies to the {team.label}.",)
     typical = selectors.typical_wait(model_id=model.id)
     median, sample = (typical.seconds, typical.sample) if typical else (None, 0)
     return ModelFacts(
         price=price_words(model),
-        budget=budget_words(status),
-        warning=over_budget_words(model, status),
+        budgets=lines,
+        warning=first_over_budget_words(model, statuses),
         wait=wait_words(median, sample),
     )
 

@@ -1,9 +1,10 @@
-"""My videos: a gallery of cards with filters, search, pages, and bulk delete and download."""
+"""The galleries, My videos and Team videos: cards with filters, search, pages, and bulk delete
+and download. Both are one gallery over a Space (selectors.Space): a person's own, or a team's."""
 
-import io
 import logging
-import zipfile
+import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -20,27 +21,46 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from jobs import selectors, services
 from jobs.gallery_forms import GalleryFilterForm, selected_job_ids
+from jobs.zipstream import ZipStream
+
+from .jobs import may_act
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 24
-# How much of a video is read, written to the zip and handed to the server at a time: the memory
-# a download holds, whatever the size of the videos in it.
-ZIP_CHUNK_BYTES = 64 * 1024
 ENTRY_SLUG_CHARS = 40
 
 
 @login_required
 @require_GET
 def job_list(request):
-    """The gallery. A GET form filters it, so every view of it has a URL that can be bookmarked
-    and works without JavaScript; htmx asks for the #gallery fragment alone."""
-    form = GalleryFilterForm(request.GET, models=selectors.job_models_for_user(user=request.user))
+    """My videos: the person's own jobs (team ones too, while they are in the team)."""
+    space = selectors.Space(user=request.user)
+    return _gallery(request, space, {})
+
+
+@login_required
+@require_GET
+def team_job_list(request, team_id):
+    """Team videos: every member's jobs charged to the team, for its members and staff."""
+    team, membership = selectors.team_get_for_member(user=request.user, team_id=team_id)
+    space = selectors.Space(user=request.user, team=team)
+    return _gallery(request, space, {"membership": membership})
+
+
+def _gallery(request, space, context):
+    """A gallery of the space's jobs. A GET form filters it, so every view of it has a URL that
+    can be bookmarked and works without JavaScript; htmx asks for the #gallery fragment alone."""
+    form = GalleryFilterForm(request.GET, models=selectors.job_models(space=space))
     filters = form.filters()
-    jobs = selectors.job_search_for_user(user=request.user, **filters)
-    paginator = Paginator(jobs, PAGE_SIZE)
+    # A comparison, variations or batch is one entry: its first job that matches the filters,
+    # which expands to the rest of the group (_attach_groups).
+    jobs = selectors.group_leads_only(selectors.job_search(space=space, **filters))
+    paginator = Paginator(jobs.select_related("group"), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
-    context = {
+    _attach_groups(space, page)
+    context.update(_space_urls(space))
+    context |= {
         "form": form,
         "page": page,
         "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
@@ -51,11 +71,64 @@ def job_list(request):
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "jobs/job_list.html#gallery", context)
     else:
-        context["total_spend"] = selectors.spend_total_for_user(user=request.user)
+        if space.team is None:
+            context["total_spend"] = selectors.spend_total_for_user(user=request.user)
+        context["storage"] = selectors.storage_for_space(space=space)
+        context["expiring_soon"] = selectors.jobs_expiring_soon(space=space)
+        context["retention_days"] = (
+            space.team.effective_retention_days if space.team else settings.RETENTION_DAYS
+        )
         response = render(request, "jobs/job_list.html", context)
     # One URL, two answers: caches must keep the fragment and the page apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def _attach_groups(space, page) -> None:
+    """Give each group's entry on the page the group's jobs in this space (`group_jobs`, in
+    order): one query for the whole page."""
+    group_ids = {job.group_id for job in page if job.group_id is not None}
+    if not group_ids:
+        return
+    members = selectors.group_members_by_group(
+        jobs_base=selectors.space_jobs(space=space), group_ids=group_ids
+    )
+    for job in page:
+        if job.group_id is not None:
+            job.group_jobs = members.get(job.group_id, [job])
+
+
+def _with_selected_groups(request, space, job_ids: list) -> list:
+    """The ticked jobs, with every job of each ticked group entry (name="group") in the space:
+    a group is selected, deleted and downloaded as one entry."""
+    group_ids = []
+    for value in request.POST.getlist("group"):
+        try:
+            group_ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    if not group_ids:
+        return job_ids
+    members = selectors.space_jobs(space=space).filter(group_id__in=group_ids)
+    return list(dict.fromkeys([*job_ids, *members.values_list("pk", flat=True)]))
+
+
+def _space_urls(space) -> dict:
+    """Where the space's gallery and its bulk actions live, and its team (None: My videos)."""
+    if space.team is None:
+        return {
+            "team": None,
+            "gallery_url": reverse("jobs:list"),
+            "delete_url": reverse("jobs:delete_selected"),
+            "download_url": reverse("jobs:download_selected"),
+        }
+    args = [space.team.pk]
+    return {
+        "team": space.team,
+        "gallery_url": reverse("teams:videos", args=args),
+        "delete_url": reverse("teams:delete_selected", args=args),
+        "download_url": reverse("teams:download_selected", args=args),
+    }
 
 
 @login_required
@@ -63,19 +136,47 @@ def job_list(request):
 def job_card(request, job_id):
     """One card of the gallery, which a live card polls. Terminal answers stop the polling."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if job.group_id is not None:  # a group's entry stays one entry as it polls
+        job.group_jobs = list(selectors.group_jobs(group=job.group))
+    context = {"job": job, "may_star": may_act(request, job)["may_star"]}
     if not job.is_terminal:
-        return render(request, "jobs/_job_card.html", {"job": job})
-    card = render_to_string("jobs/_job_card.html", {"job": job}, request=request)
+        return render(request, "jobs/_job_card.html", context)
+    card = render_to_string("jobs/_job_card.html", context, request=request)
     return HttpResponseStopPolling(card)
 
 
 @login_required
 @require_POST
 def job_delete_selected(request):
-    """Delete the ticked jobs that are the person's own and finished; the live ones are skipped
-    and counted. Without `confirmed` it asks first: on a page of its own, or, asked by htmx, in
-    the gallery's dialog (job_list.html#confirm_delete, which gallery.js opens)."""
-    back = _gallery_url(request)
+    return _delete_selected(request, selectors.Space(user=request.user))
+
+
+@login_required
+@require_POST
+def team_job_delete_selected(request, team_id):
+    team, _ = selectors.team_get_for_member(user=request.user, team_id=team_id)
+    return _delete_selected(request, selectors.Space(user=request.user, team=team))
+
+
+@login_required
+@require_POST
+def job_download_selected(request):
+    return _download_selected(request, selectors.Space(user=request.user))
+
+
+@login_required
+@require_POST
+def team_job_download_selected(request, team_id):
+    team, _ = selectors.team_get_for_member(user=request.user, team_id=team_id)
+    return _download_selected(request, selectors.Space(user=request.user, team=team))
+
+
+def _delete_selected(request, space):
+    """Delete the ticked jobs of the space that the person may delete (their own; a team
+    manager, any of the team's) and that have finished; the live ones are skipped and counted,
+    and so are a teammate's. Without `confirmed` it asks first: on a page of its own, or, asked
+    by htmx, in the gallery's dialog (job_list.html#confirm_delete, which gallery.js opens)."""
+    back = _gallery_url(request, space)
     # An htmx request that ends with a message goes back to the gallery as a whole page, as the
     # form's own post would, rather than into the dialog.
     go_back = HttpResponseClientRedirect(back) if request.htmx else redirect(back)
@@ -84,20 +185,28 @@ def job_delete_selected(request):
     except ValueError as exc:
         messages.error(request, str(exc))
         return go_back
+    job_ids = _with_selected_groups(request, space, job_ids)
     if not job_ids:
         messages.info(request, "Select at least one video to delete.")
         return go_back
 
-    jobs = list(selectors.jobs_selected_by_owner(user=request.user, job_ids=job_ids))
+    jobs = list(selectors.jobs_selected_for_delete(space=space, job_ids=job_ids))
+    # Ticked videos a member may see but not delete: a teammate's, in the team's gallery.
+    not_theirs = 0
+    if space.team is not None:
+        not_theirs = selectors.jobs_selected(space=space, job_ids=job_ids).count() - len(jobs)
     finished = [job for job in jobs if job.is_terminal]
     live = len(jobs) - len(finished)
     confirmed = request.POST.get("confirmed")
     if request.htmx and not confirmed and (finished or live):
-        context = {"finished": len(finished), "live": live}
+        context = {"finished": len(finished), "live": live, "not_theirs": not_theirs}
+        context.update(_space_urls(space))
         return render(request, "jobs/job_list.html#confirm_delete", context)
     if not finished:
         if live:
             messages.info(request, f"Nothing was deleted: {_still_running(live)}.")
+        elif not_theirs:
+            messages.info(request, f"Nothing was deleted: {_made_by_teammates(not_theirs)}.")
         else:
             messages.info(request, "Nothing was deleted: the selected videos are gone already.")
         return go_back
@@ -105,6 +214,8 @@ def job_delete_selected(request):
         # Every selected id goes round again, so the final message counts the skipped ones too.
         job_ids = [job.pk for job in jobs]
         context = {"jobs": finished, "job_ids": job_ids, "live": live, "back": back}
+        context["not_theirs"] = not_theirs
+        context.update(_space_urls(space))
         return render(request, "jobs/_gallery_confirm_delete.html", context)
 
     deleted = sum(services.job_delete(job=job) for job in finished)
@@ -115,35 +226,35 @@ def job_delete_selected(request):
         message = f"Deleted {deleted} videos and their prompts. What they cost stays on record."
     if skipped:
         message += f" Skipped {_still_running(skipped)}."
+    if not_theirs:
+        message += f" Skipped {_made_by_teammates(not_theirs)}."
     messages.success(request, message)
     return redirect(back)
 
 
-@login_required
-@require_POST
-def job_download_selected(request):
-    """The ticked videos that are the person's own, as one .zip streamed as it is written."""
-    back = _gallery_url(request)
+def _download_selected(request, space):
+    """The ticked videos of the space, as one .zip streamed as it is written."""
+    back = _gallery_url(request, space)
     try:
         job_ids = selected_job_ids(request.POST)
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect(back)
+    job_ids = _with_selected_groups(request, space, job_ids)
     if not job_ids:
         messages.info(request, "Select at least one video to download.")
         return redirect(back)
-    jobs = [
-        job
-        for job in selectors.jobs_selected_by_owner(user=request.user, job_ids=job_ids)
-        if job.video
-    ]
+    jobs = [job for job in selectors.jobs_selected(space=space, job_ids=job_ids) if job.video]
     if not jobs:
         messages.info(request, "None of the selected jobs has a video to download yet.")
         return redirect(back)
 
     response = StreamingHttpResponse(zip_stream(jobs), content_type="application/zip")
     today = timezone.localdate().isoformat()
-    response["Content-Disposition"] = content_disposition_header(True, f"videostudio-{today}.zip")
+    name = f"videostudio-{slugify(space.team.name)}-{today}.zip" if space.team else None
+    response["Content-Disposition"] = content_disposition_header(
+        True, name or f"videostudio-{today}.zip"
+    )
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -155,11 +266,18 @@ def _still_running(count: int) -> str:
     )
 
 
-def _gallery_url(request) -> str:
+def _made_by_teammates(count: int) -> str:
+    return (
+        f"{count} {'was' if count == 1 else 'were'} made by a teammate, and only its maker or "
+        "a manager of the team can delete it"
+    )
+
+
+def _gallery_url(request, space) -> str:
     """Where a bulk action goes back to: the gallery page it came from, with its filters and
     page, when `next` is such a path on this site; otherwise the first page."""
     url = request.POST.get("next", "")
-    gallery = reverse("jobs:list")
+    gallery = _space_urls(space)["gallery_url"]
     safe = url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
@@ -167,28 +285,6 @@ def _gallery_url(request) -> str:
 
 
 # The zip ---------------------------------------------------------------------------------------
-
-
-class _ZipSink(io.RawIOBase):
-    """Where zipfile writes the archive. It cannot seek, so zipfile writes each entry's sizes and
-    CRC after its data (a data descriptor) instead of going back to the header; the response
-    takes what piled up after every chunk, so at most one chunk is held at a time."""
-
-    def __init__(self):
-        super().__init__()
-        self._pending = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self._pending += data
-        return len(data)
-
-    def take(self) -> bytes:
-        data = bytes(self._pending)
-        self._pending.clear()
-        return data
 
 
 def zip_entry_name(job, taken: set[str]) -> str:
@@ -208,30 +304,16 @@ def zip_entry_name(job, taken: set[str]) -> str:
 
 
 def zip_stream(jobs):
-    """Yield a zip of the jobs' videos, chunk by chunk. Entries are stored, not deflated: MP4 is
-    compressed already, and storing costs no CPU. A video missing from storage is left out."""
-    sink = _ZipSink()
+    """Yield a zip of the jobs' videos, chunk by chunk (jobs/zipstream.py, which the export of a
+    person's data writes with too: on S3 each video is read straight from the bucket's answer).
+    A video missing from storage is left out."""
+    archive = ZipStream()
     taken = set()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
-        for job in jobs:
-            try:
-                size = job.video.size
-                source = job.video.open("rb")
-            except FileNotFoundError:
-                logger.warning("job %s: video %s is missing from storage", job.pk, job.video.name)
-                continue
-            with source:
-                created = timezone.localtime(job.created_at)
-                info = zipfile.ZipInfo(
-                    zip_entry_name(job, taken), date_time=created.timetuple()[:6]
-                )
-                info.compress_type = zipfile.ZIP_STORED
-                info.external_attr = 0o644 << 16  # rw-r--r-- when unzipped on a Unix
-                info.file_size = size  # lets zipfile choose ZIP64 up front for a file over 4 GB
-                with archive.open(info, mode="w") as entry:
-                    while chunk := source.read(ZIP_CHUNK_BYTES):
-                        entry.write(chunk)
-                        if data := sink.take():
-                            yield data
-    if data := sink.take():
-        yield data
+    for job in jobs:
+        try:
+            yield from archive.add_stored_file(
+                zip_entry_name(job, taken), job.video, when=job.created_at
+            )
+        except FileNotFoundError:
+            logger.warning("job %s: video %s is missing from storage", job.pk, job.video.name)
+    yield from archive.close()

@@ -4,10 +4,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import ordinal
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseGone
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import (
     require_GET,
     require_http_methods,
@@ -35,7 +37,7 @@ def _status_context(request, job: Job) -> dict:
     typical wait) is added by _page_context, once per page, and by the queue's own slower poll.
     A live fragment's poll carries its version and the poll pass (jobs/polling.py).
     """
-    context = {"job": job}
+    context = {"job": job, **may_act(request, job)}
     if not job.is_terminal:
         context["version"] = fragment_version(job.status, job.attempt)
         context["poll_pass"] = poll_pass(request, job)
@@ -54,6 +56,21 @@ def _status_context(request, job: Job) -> dict:
         context["started_at_iso"] = job.started_at.isoformat(timespec="milliseconds")
         context["server_now_iso"] = timezone.now().isoformat(timespec="milliseconds")
     return context
+
+
+def may_act(request, job: Job) -> dict:
+    """Which of the fragment's actions the person may take. Cancel, retry, re-run and share
+    spend or act in the owner's name: theirs alone (staff and teammates look). Delete is the
+    owner's too, and, once the job has finished, any manager's of its team: the one case that
+    reads a row more, and only on a terminal team job that someone else opens. The star
+    (keep from expiring) follows delete."""
+    mine = job.owner_id == request.user.pk
+    may_delete = mine
+    if not mine and job.is_terminal and job.team_id is not None:
+        membership = selectors.membership_for(user=request.user, team_id=job.team_id)
+        may_delete = membership is not None and membership.is_manager
+    # Taking a star off lets retention delete the video: the same power as deleting it.
+    return {"may_act": mine, "may_delete": may_delete, "may_star": may_delete}
 
 
 def _queue_place_context(job: Job) -> dict:
@@ -112,7 +129,7 @@ def job_detail(request, job_id):
     if request.GET.get("part") == "queue":
         if not _waits_in_queue(job):
             return HttpResponse(status=HTTPStatus.NO_CONTENT)
-        context = {"job": job, **_queue_place_context(job)}
+        context = {"job": job, **may_act(request, job), **_queue_place_context(job)}
         return render(request, "jobs/job_detail.html#queue_place", context)
     return render(request, "jobs/job_detail.html", _page_context(request, job))
 
@@ -138,10 +155,23 @@ def job_status(request, job_id):
     return render(request, "jobs/job_detail.html#status", context)
 
 
+def expired_file_response(job: Job) -> HttpResponse:
+    """410 for a file that retention deleted, saying when: a player or a script that held its
+    URL gets a plain answer rather than a broken stream."""
+    day = date_format(timezone.localtime(job.expired_at), "j F Y")
+    return HttpResponseGone(
+        f"This video expired on {day}: its files were deleted after the studio's retention "
+        "period. Its prompt and cost stay on record.",
+        content_type="text/plain; charset=utf-8",
+    )
+
+
 @login_required
 @require_safe
 def job_video(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if job.expired_at is not None:
+        return expired_file_response(job)
     if not job.video:
         raise Http404("This job has no video yet.")
     download_name = f"{job.pk}.mp4" if "download" in request.GET else None
@@ -154,6 +184,8 @@ def job_image(request, job_id):
     """The input image the owner uploaded, shown on the job page. Only PNG, JPEG and WebP are
     served, typed by the stored name's extension; anything else is 404, never served as is."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if job.expired_at is not None:
+        return expired_file_response(job)
     content_type = image_content_type(job.input_image.name) if job.input_image else None
     if content_type is None:
         raise Http404("This job has no input image.")
@@ -165,6 +197,8 @@ def job_image(request, job_id):
 def job_poster(request, job_id):
     """The poster frame (a JPEG made when the video was stored), for the player and the cards."""
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if job.expired_at is not None:
+        return expired_file_response(job)
     if not job.poster:
         raise Http404("This job has no poster.")
     return file_response(request, job.poster, content_type="image/jpeg")
@@ -209,12 +243,52 @@ def job_retry(request, job_id):
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_delete(request, job_id):
-    job = selectors.job_get_for_owner(user=request.user, job_id=job_id)
+    """Its owner deletes a finished job; so may a manager of its team. Back to the gallery it
+    was in: the team's for a team job (the manager's way in), My videos for a personal one."""
+    job = selectors.job_get_for_delete(user=request.user, job_id=job_id)
     if not job.is_terminal:
         messages.info(request, "A job can be deleted once it has finished.")
         return redirect("jobs:detail", job_id=job.pk)
     if request.method == "POST":
         services.job_delete(job=job)
         messages.success(request, "Deleted the video and its prompt. Its cost stays on record.")
+        if job.team_id is not None:
+            return redirect("teams:videos", team_id=job.team_id)
         return redirect("jobs:list")
     return render(request, "jobs/job_confirm.html", {"job": job, "action": "delete"})
+
+
+@login_required
+@require_POST
+def job_star(request, job_id):
+    """Star a video so that retention keeps it (starred=1), or take the star off (starred=0).
+    Its owner may, and a manager of its team: taking a star off lets the video be deleted, so it
+    is the same power as deleting it (job_get_for_delete); other members look, and get 404.
+    With htmx the answer is the star control alone; without, back to the page it came from."""
+    job = selectors.job_get_for_delete(user=request.user, job_id=job_id)
+    starred = request.POST.get("starred") == "1"
+    kept = services.job_star_set(job=job, starred=starred)
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    if request.htmx:
+        context = {"job": job, "may_star": True, "star_id": request.POST.get("star_id", "")}
+        return render(request, "jobs/_star.html", context)
+    if not kept:
+        messages.info(request, "Too late: this video has expired, and its files are deleted.")
+    elif starred:
+        messages.success(request, "Starred: this video is kept, whatever the retention.")
+    else:
+        messages.success(request, _unstarred_words(job))
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("jobs:detail", job_id=job.pk)
+
+
+def _unstarred_words(job: Job) -> str:
+    expires = job.expires_at
+    if expires is None:
+        return "Star taken off."
+    day = date_format(timezone.localtime(expires), "j F Y")
+    return f"Star taken off. This video will be deleted on {day}."

@@ -1,13 +1,13 @@
-"""The admin cost review: who spent what, on which models, day by day; the ledger as CSV; and the
-reconciliation of the studio's figures with the provider's. Staff only.
+"""The admin cost review: who spent what, in which team, on which models, day by day; the ledger
+as CSV; the organization's budget; and the reconciliation of the studio's figures with the
+provider's. Staff only. A team's managers get the same figures for their team (views/teams.py,
+which calls review_figures, entries_figures and ledger_csv with the team).
 
 Every figure is an aggregate query on the ledger for the chosen period (see selectors), so the
 pages stay fast however many jobs there are; lists of entries are paginated.
 """
 
-import contextlib
-import csv
-import io
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,7 +18,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db import connection, transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -27,18 +26,20 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import charts, imagerouter, selectors, services
-from jobs.models import CostEntry
+from jobs.csvstream import csv_cell, csv_response
+from jobs.models import Budget, CostEntry, Team
+from jobs.security import client_ip
 from jobs.templatetags.studio import usd
 
 USERS_PER_PAGE = 100
 ENTRIES_PER_PAGE = 50
-CSV_ROWS_PER_CHUNK = 1000  # rows per piece of the streamed CSV: big enough to be cheap to send
 MAX_PERIOD_DAYS = 3 * 366
 
 # Each table's sort options: the GET value (a leading "-" for descending) names the column. The
 # tables hold grouped rows (a few hundred days, a few dozen models, the period's users), so they
 # are sorted here; ties keep the name order.
 USER_SORTS = {"name": "username", "total": "total", "count": "count"}
+TEAM_SORTS = {"name": "name", "total": "total"}
 MODEL_SORTS = {"name": "model", "total": "total", "count": "count"}
 DAY_SORTS = {"name": "day", "total": "total", "count": "count"}
 
@@ -62,8 +63,8 @@ class Period:
     def query(self) -> str:
         return urlencode({"from": self.first_day.isoformat(), "to": self.last_day.isoformat()})
 
-    def entries(self):
-        return selectors.ledger_for_period(start=self.start, end=self.end)
+    def entries(self, *, team=None):
+        return selectors.ledger_for_period(start=self.start, end=self.end, team=team)
 
 
 class PeriodForm(forms.Form):
@@ -98,7 +99,7 @@ class PeriodForm(forms.Form):
         return Period(self.today.replace(day=1), self.today)
 
 
-def _period_form(request) -> PeriodForm:
+def period_form(request) -> PeriodForm:
     """The form, bound to the GET parameters or, where one is missing, to its default, so the
     date fields always show the period the page is about."""
     today = timezone.now().date()
@@ -153,18 +154,22 @@ def _context(request, **extra) -> dict:
     return {**admin.site.each_context(request), **extra}
 
 
-@staff_member_required
-@require_GET
-def cost_review(request):
-    form = _period_form(request)
-    period = form.period
-    entries = period.entries()
-
+def review_figures(request, period: Period, *, team=None) -> dict:
+    """The review's figures for the period, as template context: totals, the tables by user
+    (by member for a team), by team (staff only), by model and by day, sorted as asked, and the
+    daily chart. With `team`, only the entries charged to it (a team's managers' review)."""
+    entries = period.entries(team=team)
     user_sort = _sort(request, "user_sort", USER_SORTS, "-total")
+    team_sort = _sort(request, "team_sort", TEAM_SORTS, "-total")
     model_sort = _sort(request, "model_sort", MODEL_SORTS, "-total")
     day_sort = _sort(request, "day_sort", DAY_SORTS, "name")
 
     users = _sorted(selectors.spend_by_user(entries), USER_SORTS, user_sort)
+    # A team's review has one team: its managers learn nothing of the others.
+    teams = None
+    if team is None:
+        by_team = selectors.spend_by_team(first_day=period.first_day, last_day=period.last_day)
+        teams = _sorted(by_team, TEAM_SORTS, team_sort)
     days, models = selectors.spend_by_day_and_model(
         entries, first_day=period.first_day, last_day=period.last_day
     )
@@ -174,7 +179,31 @@ def cost_review(request):
         "count": sum(day["count"] for day in days),
         "pending": sum((day["pending"] for day in days), Decimal(0)),
     }
+    whose = f"{team.label}'s spend" if team is not None else "Spend"
+    return {
+        "period": period,
+        "totals": totals,
+        "users": Paginator(users, USERS_PER_PAGE).get_page(request.GET.get("users_page")),
+        "user_count": len(users),
+        "teams": teams,
+        "models": _sorted(models, MODEL_SORTS, model_sort),
+        "days": _sorted(days, DAY_SORTS, day_sort),
+        "chart": charts.bar_chart(
+            charts.daily_bars(days),
+            title=f"{whose} per day, {period.first_day} to {period.last_day}",
+            chart_id="review-daily",
+        ),
+        "user_headers": _sort_headers(request, "user_sort", USER_SORTS, user_sort),
+        "team_headers": _sort_headers(request, "team_sort", TEAM_SORTS, team_sort),
+        "model_headers": _sort_headers(request, "model_sort", MODEL_SORTS, model_sort),
+        "day_headers": _sort_headers(request, "day_sort", DAY_SORTS, day_sort),
+    }
 
+
+@staff_member_required
+@require_GET
+def cost_review(request):
+    form = period_form(request)
     return render(
         request,
         "review/cost_review.html",
@@ -182,71 +211,162 @@ def cost_review(request):
             request,
             title="Cost review",
             form=form,
-            period=period,
-            totals=totals,
-            users=Paginator(users, USERS_PER_PAGE).get_page(request.GET.get("users_page")),
-            user_count=len(users),
-            models=_sorted(models, MODEL_SORTS, model_sort),
-            days=_sorted(days, DAY_SORTS, day_sort),
-            chart=charts.bar_chart(
-                charts.daily_bars(days),
-                title=f"Spend per day, {period.first_day} to {period.last_day}",
-                chart_id="review-daily",
-            ),
-            user_headers=_sort_headers(request, "user_sort", USER_SORTS, user_sort),
-            model_headers=_sort_headers(request, "model_sort", MODEL_SORTS, model_sort),
-            day_headers=_sort_headers(request, "day_sort", DAY_SORTS, day_sort),
+            **review_figures(request, form.period),
+            entries_url=reverse("costs:entries"),
+            organization=selectors.organization_budget_status(),
+            budget_form=_organization_budget_form(),
+            notices=selectors.notices_for_organization(),
         ),
     )
 
 
+class BudgetForm(forms.Form):
+    """A budget's limit in USD (empty: no limit) and its period. Bad input is a form error with
+    a sentence, never a 500: Django's DecimalField refuses text, NaN and Infinity."""
+
+    limit = forms.DecimalField(
+        label="Limit (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=2,
+        error_messages={
+            "invalid": "Enter an amount in dollars, such as 25 or 12.50.",
+            "min_value": "A budget cannot be negative. Leave it empty for no limit.",
+            "max_digits": "That is more than this studio can count; enter a smaller amount.",
+            "max_whole_digits": "That is more than this studio can count; enter a smaller amount.",
+            "max_decimal_places": "Enter whole cents at most, such as 12.50.",
+        },
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        help_text="Empty means no limit.",
+    )
+    period = forms.ChoiceField(
+        label="Period", choices=Budget.Period.choices, initial=Budget.Period.MONTH
+    )
+
+    def __init__(self, data=None, *, budget: Budget | None = None, **kwargs):
+        initial = None
+        if budget is not None:
+            initial = {"limit": budget.limit, "period": budget.period}
+        super().__init__(data, initial=initial, **kwargs)
+        key = self.add_prefix("limit")
+        if self.is_bound and isinstance(self.data.get(key), str):
+            # "$1,250.50" is how people write an amount; the field alone calls it no number.
+            self.data = self.data.copy()
+            self.data[key] = self.data[key].strip().removeprefix("$").replace(",", "").strip()
+
+
+def _organization_budget_form(data=None) -> BudgetForm:
+    budget = Budget.objects.filter(level=Budget.Level.ORGANIZATION).first()
+    return BudgetForm(data, budget=budget, prefix="organization")
+
+
 @staff_member_required
-@require_GET
-def cost_entries(request):
-    """The drill-down: one user's or one model's ledger entries for the period, newest first."""
-    form = _period_form(request)
-    period = form.period
-    entries = period.entries()
-    username, model = request.GET.get("user"), request.GET.get("model")
+@require_POST
+def organization_budget_set(request):
+    """Staff set the organization's cap on all spend, from the cost review."""
+    form = _organization_budget_form(request.POST)
+    if form.is_valid():
+        try:
+            services.budget_set(
+                level=Budget.Level.ORGANIZATION,
+                limit=form.cleaned_data["limit"],
+                period=form.cleaned_data["period"],
+                changed_by=request.user,
+                address=client_ip(request),
+            )
+        except services.BudgetLimitError as exc:
+            messages.error(request, str(exc))
+        else:
+            status = selectors.organization_budget_status()
+            messages.success(request, f"The organization's budget is now {budget_words(status)}.")
+    else:
+        messages.error(request, f"The organization's budget was not changed: {form_errors(form)}")
+    return redirect(reverse("costs:review"))
+
+
+def budget_words(status) -> str:
+    """ "$25.00 a month, $3.10 left, resets in 3 days, on 1 Jan" or "no limit"."""
+    if status.limit is None:
+        return "no limit"
+    return (
+        f"{usd(status.limit)} per {status.budget.get_period_display()}, "
+        f"{usd(status.left_or_zero)} left, {status.resets}"
+    )
+
+
+def form_errors(form) -> str:
+    return " ".join(
+        f"{form.fields[name].label if name in form.fields else ''}: {error}".lstrip(": ")
+        for name, errors in form.errors.items()
+        for error in errors
+    )
+
+
+def entries_subject(request, entries, *, team=None):
+    """The drill-down's filter from the GET parameters: (entries, subject, query), or 404.
+
+    `user` and `model` for everyone; `team` (a team's id, or "personal") for staff only, where
+    `team` is None. In a team's review a user with no entries in the team is just an empty
+    list: it tells a manager nothing about anyone's personal spend."""
+    username, model, team_key = (request.GET.get(k) for k in ("user", "model", "team"))
+    if username and team is not None:
+        # No 404 for an unknown name here: it would tell a manager who has an account.
+        by_name = {f"user__{get_user_model().USERNAME_FIELD}": username}
+        return entries.filter(**by_name), f"member {username}", {"user": username}
     if username:
         User = get_user_model()
         user = get_object_or_404(User, **{User.USERNAME_FIELD: username})
-        entries, subject = entries.filter(user=user), f"user {username}"
-    elif model:
-        entries, subject = entries.filter(model=model), f"model {model}"
-    else:
-        raise Http404("Choose a user or a model.")
+        return entries.filter(user=user), f"user {username}", {"user": username}
+    if model:
+        return entries.filter(model=model), f"model {model}", {"model": model}
+    if team_key and team is None:
+        if team_key == "personal":
+            return entries.filter(team__isnull=True), "personal spaces", {"team": team_key}
+        try:
+            chosen = get_object_or_404(Team, pk=uuid.UUID(team_key))
+        except ValueError:
+            raise Http404("No such team.") from None
+        return entries.filter(team=chosen), chosen.label, {"team": team_key}
+    raise Http404("Choose a user, a team or a model.")
+
+
+def entries_figures(request, period: Period, *, team=None) -> dict:
+    """The drill-down's context: the entries of one user or model (or team, for staff) in the
+    period, newest first, paginated, with their totals."""
+    entries, subject, query = entries_subject(request, period.entries(team=team), team=team)
     totals = selectors.spend_totals(entries)
     page = _page(
         selectors.ledger_entries_for_review(entries),
         count=totals["count"],
         number=request.GET.get("page"),
     )
+    return {
+        "subject": subject,
+        "period": period,
+        "filter_query": urlencode(query),
+        "totals": totals,
+        "page": page,
+    }
+
+
+@staff_member_required
+@require_GET
+def cost_entries(request):
+    """The drill-down: one user's, team's or model's ledger entries for the period."""
+    form = period_form(request)
+    figures = entries_figures(request, form.period)
     return render(
         request,
         "review/cost_entries.html",
-        _context(
-            request,
-            title=f"Ledger entries for {subject}",
-            subject=subject,
-            form=form,
-            period=period,
-            filter_query=urlencode({"user": username} if username else {"model": model}),
-            totals=totals,
-            page=page,
-        ),
+        _context(request, title=f"Ledger entries for {figures['subject']}", form=form, **figures),
     )
-
-
-def _cell(value) -> str:
-    """A spreadsheet must never read a user-supplied cell as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 EXPORT_HEADER = [
     "date",
     "user",
+    "team",
     "model",
     "seconds",
     "size",
@@ -257,13 +377,14 @@ EXPORT_HEADER = [
 ]
 
 
-def _export_row(created_at, user, model, seconds, size, status, cost, possible, latency):
+def _export_row(created_at, user, team, model, seconds, size, status, cost, possible, latency):
     return (
         created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        _cell(user),
-        _cell(model),
-        _cell(seconds),
-        _cell(size),
+        csv_cell(user if user is not None else "(deleted account)"),
+        csv_cell(team),  # empty for a personal space
+        csv_cell(model),
+        csv_cell(seconds),
+        csv_cell(size),
         status,
         cost,
         possible,  # None is written as an empty cell
@@ -271,44 +392,30 @@ def _export_row(created_at, user, model, seconds, size, status, cost, possible, 
     )
 
 
+def ledger_csv(period: Period, *, team=None, name: str = "ledger") -> StreamingHttpResponse:
+    """The period's ledger (or a team's part of it) as CSV, one row per job, streamed in chunks
+    from a database cursor so a million rows never sit in memory."""
+
+    def rows():
+        for row in selectors.ledger_rows_for_export(period.entries(team=team)):
+            yield _export_row(*row)
+
+    filename = f"{name}-{period.first_day}-to-{period.last_day}.csv"
+    return csv_response(header=EXPORT_HEADER, rows=rows, filename=filename)
+
+
 @staff_member_required
 @require_GET
 def cost_export(request):
-    """The period's ledger as CSV, one row per job, streamed in chunks from a database cursor so
-    a million rows never sit in memory."""
-    period = _period_form(request).period
-
-    def rows():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_HEADER)
-        # Inside a transaction PostgreSQL's server-side cursor hands rows over as the query
-        # finds them. Outside one, Django must declare it WITH HOLD, and PostgreSQL then runs
-        # the whole query before sending the first row (2 s for a month of a million jobs).
-        # Not on SQLite, whose transactions here take the write lock (settings.py): the
-        # workers could not record a cost until the download ended.
-        postgres = connection.vendor == "postgresql"
-        with transaction.atomic() if postgres else contextlib.nullcontext():
-            entries = selectors.ledger_rows_for_export(period.entries())
-            for count, row in enumerate(entries, 1):
-                writer.writerow(_export_row(*row))
-                if count % CSV_ROWS_PER_CHUNK == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    filename = f"ledger-{period.first_day}-to-{period.last_day}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    """The period's whole ledger as CSV."""
+    return ledger_csv(period_form(request).period)
 
 
 @staff_member_required
 @require_GET
 def cost_reconciliation(request):
     """The studio's totals beside the provider's usage, and the unknown outcomes to check."""
-    form = _period_form(request)
+    form = period_form(request)
     period = form.period
     totals = selectors.reconciliation_totals(start=period.start, end=period.end)
     in_period, all_time = totals["period"], totals["all_time"]
@@ -320,6 +427,7 @@ def cost_reconciliation(request):
     except imagerouter.ImageRouterError as exc:
         provider_error = str(exc) or type(exc).__name__
     usage = provider.get("credit_usage") if provider else None
+    key_rows = _provider_key_rows(provider) if provider else []
 
     comparison = None
     if usage is not None:
@@ -351,12 +459,68 @@ def cost_reconciliation(request):
             in_flight=in_flight,
             provider=provider,
             provider_error=provider_error,
+            key_rows=key_rows,
+            account_key=selectors.ledger_on_account_key() if key_rows else None,
             usage=usage,
             comparison=comparison,
             show_all=show_all,
             page=page,
         ),
     )
+
+
+@dataclass
+class KeyRow:
+    """One provider key in reconciliation: the provider's figures for it and, for a key the
+    studio minted, its ledger for the jobs that called with it, with the differences."""
+
+    name: str
+    provider: dict
+    key: object = None  # the studio's ProviderKey, None for a key it did not mint
+    studio: dict | None = None
+
+    @property
+    def difference(self) -> Decimal | None:
+        if self.studio is None or self.provider.get("credit_usage") is None:
+            return None
+        return self.provider["credit_usage"] - self.studio["total"]
+
+    @property
+    def window_difference(self) -> Decimal | None:
+        if self.studio is None or self.provider.get("period_spend") is None:
+            return None
+        return self.provider["period_spend"] - self.studio["window_total"]
+
+    @property
+    def difference_text(self) -> str:
+        return "—" if self.difference is None else _signed_usd(self.difference)
+
+    @property
+    def window_difference_text(self) -> str:
+        return "—" if self.window_difference is None else _signed_usd(self.window_difference)
+
+
+def _provider_key_rows(provider: dict) -> list[KeyRow]:
+    """The provider's usage per key, the keys the studio minted first (newest first), each
+    beside the studio's ledger for the jobs that used it: all time against `credit_usage`, and
+    from the provider's `period_start` against `period_spend`."""
+    reported = [row for row in provider.get("usage_by_api_key") or [] if isinstance(row, dict)]
+    minted = selectors.provider_keys_by_provider_id([row.get("api_key_id") for row in reported])
+    windows = {
+        minted[row["api_key_id"]].pk: row.get("period_start")
+        for row in reported
+        if row.get("api_key_id") in minted
+    }
+    ledger = selectors.ledger_by_provider_key(windows)
+    rows = []
+    for row in reported:
+        key = minted.get(row.get("api_key_id"))
+        name = str(row.get("api_key_name") or row.get("api_key_id") or "—")
+        rows.append(
+            KeyRow(name=name, provider=row, key=key, studio=ledger[key.pk] if key else None)
+        )
+    rows.sort(key=lambda r: (r.key is None, -(r.key.created_at.timestamp() if r.key else 0)))
+    return rows
 
 
 def _signed_usd(amount: Decimal) -> str:
@@ -376,7 +540,11 @@ def cost_reconcile(request, job_id):
     elif verdict == "charged" and amount_error:
         messages.error(request, amount_error)
     elif services.ledger_reconcile(
-        entry=entry, charged=verdict == "charged", by=request.user, amount=amount
+        entry=entry,
+        charged=verdict == "charged",
+        by=request.user,
+        amount=amount,
+        address=client_ip(request),
     ):
         entry.refresh_from_db()
         messages.success(

@@ -10,7 +10,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from jobs import selectors, services
@@ -76,6 +76,35 @@ def shared_video(request, token):
 @shared_headers
 def shared_poster(request, token):
     job = selectors.job_get_shared(token=token)
+    if not job.poster:
+        raise Http404("This video has no poster.")
+    return file_response(request, job.poster, content_type="image/jpeg")
+
+
+@require_safe
+@shared_headers
+def shared_group(request, token):
+    """The public page of a shared comparison or variations: its finished videos side by side,
+    played together, with their prompt and models. Nothing of the owner's (no name, no cost)."""
+    group = selectors.group_get_shared(token=token)
+    jobs = list(selectors.group_shared_jobs(group=group))
+    context = {"group": group, "jobs": jobs, "token": token}
+    return render(request, "jobs/shared_group.html", context)
+
+
+@require_safe
+@shared_headers
+def shared_group_video(request, token, job_id):
+    group = selectors.group_get_shared(token=token)
+    job = get_object_or_404(selectors.group_shared_jobs(group=group), pk=job_id)
+    return file_response(request, job.video, content_type="video/mp4")
+
+
+@require_safe
+@shared_headers
+def shared_group_poster(request, token, job_id):
+    group = selectors.group_get_shared(token=token)
+    job = get_object_or_404(selectors.group_shared_jobs(group=group), pk=job_id)
     if not job.poster:
         raise Http404("This video has no poster.")
     return file_response(request, job.poster, content_type="image/jpeg")

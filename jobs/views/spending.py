@@ -1,4 +1,6 @@
-"""A person's own spending: this month against their budget, and the months before."""
+"""A person's own spending: this month against their budget, and the months before; their
+teams' budgets (the team's and their own in it) with what is left and when each resets; and
+the threshold notices addressed to them."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
@@ -23,7 +25,7 @@ def spending(request):
         first_day=this_month["month"].date(),
         last_day=now.date(),
     )
-    budget = selectors.budget_status_for_user(user=request.user)
+    budget, *team_budgets = selectors.budget_statuses_for_user(user=request.user, now=now)
     return render(
         request,
         "jobs/spending.html",
@@ -37,6 +39,16 @@ def spending(request):
                 chart_id="daily-spend",
             ),
             "budget": budget,
+            "team_budgets": team_budgets,
+            "notices": _labelled(selectors.notices_for_user(user=request.user), request.user),
             "holds": selectors.holds_for_user(user=request.user),
         },
     )
+
+
+def _labelled(notices, user) -> list:
+    """Each notice with its budget named for the person reading: "Your personal budget"."""
+    notices = list(notices)
+    for notice in notices:
+        notice.budget_label = selectors.budget_label(notice.budget, viewer=user)
+    return notices

@@ -7,7 +7,10 @@
 
   function cards() {
     return Array.prototype.slice.call(
-      document.querySelectorAll('input[type="checkbox"][name="job"][form="gallery-bulk"]')
+      document.querySelectorAll(
+        'input[type="checkbox"][name="job"][form="gallery-bulk"], ' +
+        'input[type="checkbox"][name="group"][form="gallery-bulk"]'
+      )
     );
   }
 

@@ -116,11 +116,11 @@ def test_the_sweeper_deletes_expired_keys_but_not_their_jobs(api, alice, alice_k
 
 def test_a_refused_submit_is_not_remembered(api, alice, alice_key):
     """Over budget made nothing, so the same key is judged afresh once the budget allows it."""
-    services.budget_set(user=alice, monthly_limit=Decimal("0.10"), changed_by=None)
+    services.budget_set(user=alice, limit=Decimal("0.10"), changed_by=None)
     priced = {"model": "kling/kling-2.1-standard", "prompt": "fox", "seconds": "5"}
 
     refused = api.post(alice_key, ASYNC, json=priced, **keyed("k7"))
-    services.budget_set(user=alice, monthly_limit=Decimal("10"), changed_by=None)
+    services.budget_set(user=alice, limit=Decimal("10"), changed_by=None)
     accepted = api.post(alice_key, ASYNC, json=priced, **keyed("k7"))
 
     assert refused.status_code == 402
@@ -143,7 +143,7 @@ def test_a_malformed_key_is_a_400_naming_the_header(api, alice, alice_key, bad):
 def test_ten_racing_requests_with_one_key_make_one_job(alice, alice_key, settings):
     """Ten threads, ten database connections, one key: one job, one hold, nine replays."""
     settings.JOB_SUBMITS_PER_MINUTE = 0
-    services.budget_set(user=alice, monthly_limit=Decimal("0.50"), changed_by=None)
+    services.budget_set(user=alice, limit=Decimal("0.50"), changed_by=None)
     priced = {"model": "kling/kling-2.1-standard", "prompt": "fox", "seconds": "5"}
     start = threading.Barrier(10)
     answers = []

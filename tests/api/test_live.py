@@ -73,6 +73,7 @@ def test_the_documented_json_curl_works_and_its_url_serves_the_video_to_its_owne
     assert job.status == Job.Status.SUCCEEDED
     assert answer == {
         "id": str(job.pk),
+        "team": None,
         "created": int(job.created_at.timestamp()),
         "data": [{"url": f"{live_server.url}/v1/jobs/{job.pk}/content", "revised_prompt": None}],
         "latency": answer["latency"],

@@ -11,6 +11,11 @@ from pathlib import Path
 import hypothesis
 import pytest
 import schemathesis
+
+# Imported here, at collection, not lazily by its check deep inside a Hypothesis run: pytest
+# rewrites schemathesis' modules (it is a pytest plugin), and CPython 3.11 can fail to compile
+# a module that far down the stack ("AST constructor recursion depth mismatch").
+import schemathesis.specs.openapi.object_authorization
 from hypothesis.configuration import set_hypothesis_home_dir
 
 # Hypothesis keeps caches on disk: under var/ with the studio's other scratch files, not in a

@@ -175,6 +175,7 @@ def test_async_answers_202_with_the_job_and_its_location_and_the_job_is_in_my_vi
         "status": "queued",
         "model": "ir/test-video",
         "created": int(job.created_at.timestamp()),
+        "team": None,
     }
     assert response["Location"] == f"http://testserver/v1/jobs/{job.pk}"
     assert (job.prompt, job.seconds, job.size, job.response_format) == (
@@ -297,7 +298,9 @@ def test_a_budget_used_up_through_the_api_blocks_the_form(api, alice, alice_key,
     assert first.status_code == 202
     assert second.status_code == 402
     assert error_of(second) == {
-        "message": "This video could cost up to $0.60; you have $0.00 left this month.",
+        "message": (
+            "Your personal budget has $0.00 left this month; this video could cost up to $0.60."
+        ),
         "type": "insufficient_budget",
         "code": "over_budget",
     }
@@ -306,7 +309,7 @@ def test_a_budget_used_up_through_the_api_blocks_the_form(api, alice, alice_key,
         {"prompt": "three", "model": "google/veo-3.1-fast", "size": "auto", "seconds": "4",
          "response_format": "url"},
     )  # fmt: skip
-    assert "you have $0.00 left this month" in page.content.decode()
+    assert "Your personal budget has $0.00 left this month" in page.content.decode()
     assert Job.objects.filter(owner=alice).count() == 1
 
 

@@ -87,7 +87,7 @@ def test_the_estimate_warns_when_the_model_could_cost_more_than_is_left(
 ):
     set_budget(alice, "0.55")
     log_in(page, live_server)
-    expect(page.get_by_text("You have $0.55 left this month.")).to_be_visible()
+    expect(page.get_by_text("You have $0.55 left this month, resets in ")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
 
     page.get_by_label("Model").select_option("google/veo-3.1-fast")

@@ -122,7 +122,9 @@ def test_the_polls_parameters_never_make_a_server_error(
 # --- forms --------------------------------------------------------------------------------------
 
 POST_SURFACES = {
-    "signup": ("username", "password1", "password2"),
+    "signup": ("username", "email", "password1", "password2"),
+    "password_reset": ("email",),
+    "account_email": ("email", "password"),
     "login": ("username", "password"),
     "jobs:create": (*CARRIED, "image"),
     "jobs:delete_selected": ("job", "confirmed", "next"),
@@ -152,7 +154,7 @@ def test_form_fields_never_make_a_server_error_nor_a_refused_job(
 ):
     surface = data.draw(st.sampled_from(list(POST_SURFACES)), label="surface")
     name, _, takes = surface.partition(" ")
-    if name in ("signup", "login"):
+    if name in ("signup", "login", "password_reset"):
         who = "anonymous"  # a signed-in client that signs up or logs in becomes someone else
     elif name.startswith("costs:"):
         who = "staff"  # anyone else is sent to the admin's log-in page

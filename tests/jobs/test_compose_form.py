@@ -1,6 +1,7 @@
 """The generate form that follows the chosen model: the words for price, budget and wait, the
 options partial the model select fetches, and prefilling from an earlier job (?from, ?frame)."""
 
+import datetime as dt
 import io
 import re
 from datetime import timedelta
@@ -105,9 +106,20 @@ def test_the_option_label_uses_the_estimates_words(model_id):
     assert label.endswith(" · image → video") == model.accepts_image
 
 
-def test_the_budget_left_this_month_is_said_in_dollars():
-    status = BudgetStatus(limit=Decimal("5.00"), used=Decimal("0.50"))
-    assert budget_words(status) == "You have $4.50 left this month."
+# Noon on 5 December (UTC): a month's budget resets in 27 days (26 and a half), on 1 Jan.
+NOON_5_DEC = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+
+
+def test_the_budget_left_this_month_is_said_in_dollars_with_when_it_resets():
+    status = BudgetStatus(limit=Decimal("5.00"), used=Decimal("0.50"), now=NOON_5_DEC)
+    assert budget_words(status) == "You have $4.50 left this month, resets in 27 days, on 1 Jan."
+
+
+def test_a_weekly_budget_says_this_week_and_resets_on_monday():
+    status = BudgetStatus(
+        limit=Decimal("5.00"), used=Decimal("1.00"), period="week", now=NOON_5_DEC
+    )
+    assert budget_words(status) == "You have $4.00 left this week, resets in 2 days, on 7 Dec."
 
 
 def test_no_limit_says_so():
@@ -116,7 +128,7 @@ def test_no_limit_says_so():
 
 def test_a_budget_already_overspent_leaves_nothing_not_a_negative_sum():
     status = BudgetStatus(limit=Decimal("1.00"), used=Decimal("1.30"))
-    assert budget_words(status) == "You have $0.00 left this month."
+    assert budget_words(status).startswith("You have $0.00 left this month, resets in ")
 
 
 def test_a_model_that_could_cost_more_than_is_left_warns_that_generate_would_be_refused():
@@ -242,7 +254,7 @@ def test_the_options_carry_the_estimate_budget_and_wait_out_of_band(alice_client
     _, html = options(alice_client, model="kling/kling-2.1-standard")
     facts = html[html.index('<div id="model-facts" hx-swap-oob="innerHTML">') :]
     assert "about $0.30, at most $0.50" in facts
-    assert "You have $5.00 left this month." in facts
+    assert "You have $5.00 left this month, resets in " in facts
     assert NO_WAIT_HISTORY in facts
     assert "would be refused" not in facts
 
@@ -250,7 +262,7 @@ def test_the_options_carry_the_estimate_budget_and_wait_out_of_band(alice_client
 def test_the_options_warn_when_the_model_could_cost_more_than_is_left(alice_client, alice):
     set_budget(alice, "0.55")
     _, html = options(alice_client, model="google/veo-3.1-fast")
-    assert "You have $0.55 left this month." in html
+    assert "You have $0.55 left this month, resets in " in html
     assert "This model can cost up to $0.60, more than you have left" in html
 
 

@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from jobs.gallery_forms import MAX_SELECTION
 from jobs.models import Job
-from jobs.views.gallery import ZIP_CHUNK_BYTES, zip_entry_name, zip_stream
+from jobs.views.gallery import zip_entry_name, zip_stream
+from jobs.zipstream import CHUNK_BYTES as ZIP_CHUNK_BYTES
 from tests.helpers import visible_text
 
 DONE = Job.Status.SUCCEEDED

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from jobs import services
-from jobs.models import Budget, BudgetChange, CostEntry, Job
+from jobs.models import AuditEvent, Budget, CostEntry, Job
 from tests.factories import KLING, SORA, VEO, make_entry, set_budget, submit
 from tests.helpers import run_job_now
 
@@ -245,6 +245,7 @@ def test_the_csv_has_one_row_per_job_in_the_period(admin_client, ledger):
     assert list(rows[0]) == [
         "date",
         "user",
+        "team",
         "model",
         "seconds",
         "size",
@@ -257,8 +258,9 @@ def test_the_csv_has_one_row_per_job_in_the_period(admin_client, ledger):
     assert sum(Decimal(row["cost"]) for row in rows) == Decimal("2.55")
     assert rows[0]["date"] == "2025-03-01T00:00:00Z" and rows[-1]["date"] == "2025-03-31T23:59:59Z"
     first = rows[0]
-    assert (first["user"], first["model"], first["seconds"], first["size"]) == (
+    assert (first["user"], first["team"], first["model"], first["seconds"], first["size"]) == (
         "alice",
+        "",  # a personal space
         KLING,
         "5",
         "1280x720",
@@ -502,65 +504,71 @@ def test_editing_a_budget_in_the_admin_records_who_changed_it(admin_client, admi
     budget = Budget.objects.get(user=alice)
 
     response = admin_client.post(
-        reverse("admin:jobs_budget_change", args=[budget.pk]), {"monthly_limit": "12.50"}
+        reverse("admin:jobs_budget_change", args=[budget.pk]),
+        {"limit": "12.50", "period": "month"},
     )
 
     assert response.status_code == 302
-    assert Budget.objects.get(pk=budget.pk).monthly_limit == Decimal("12.50")
-    change = BudgetChange.objects.filter(user=alice).first()
-    assert (change.changed_by, change.old_limit, change.new_limit) == (
+    assert Budget.objects.get(pk=budget.pk).limit == Decimal("12.50")
+    change = AuditEvent.objects.filter(user=alice).first()
+    assert (change.actor, change.before["limit"], change.after["limit"]) == (
         admin_user,
-        Decimal("5.00"),
-        Decimal("12.50"),
+        "5.00",
+        "12.50",
     )
     page = admin_client.get(reverse("admin:jobs_budget_change", args=[budget.pk])).content.decode()
-    assert "<td>$5.00</td><td>$12.50</td>" in page
+    assert "$5.00 a month → $12.50 a month" in page
 
 
 def test_emptying_a_budget_means_no_limit_and_is_recorded(admin_client, admin_user, alice):
     set_budget(alice, "5.00")
     budget = Budget.objects.get(user=alice)
 
-    admin_client.post(reverse("admin:jobs_budget_change", args=[budget.pk]), {"monthly_limit": ""})
+    admin_client.post(
+        reverse("admin:jobs_budget_change", args=[budget.pk]), {"limit": "", "period": "month"}
+    )
 
-    assert Budget.objects.get(pk=budget.pk).monthly_limit is None
-    change = BudgetChange.objects.filter(user=alice).first()
-    assert (change.changed_by, change.new_limit) == (admin_user, None)
+    assert Budget.objects.get(pk=budget.pk).limit is None
+    change = AuditEvent.objects.filter(user=alice).first()
+    assert (change.actor, change.after["limit"]) == (admin_user, None)
 
 
 def test_adding_a_budget_in_the_admin_records_it_too(admin_client, admin_user, bob):
     response = admin_client.post(
-        reverse("admin:jobs_budget_add"), {"user": bob.pk, "monthly_limit": "3"}
+        reverse("admin:jobs_budget_add"),
+        {"level": "4", "user": bob.pk, "limit": "3", "period": "week"},
     )
 
     assert response.status_code == 302
-    assert Budget.objects.get(user=bob).monthly_limit == Decimal("3")
-    change = BudgetChange.objects.get(user=bob)
-    assert (change.changed_by, change.old_limit, change.new_limit) == (
+    budget = Budget.objects.get(user=bob)
+    assert (budget.limit, budget.period) == (Decimal("3"), "week")
+    change = AuditEvent.objects.get(user=bob)
+    assert (change.actor, change.before["limit"], change.after) == (
         admin_user,
         None,
-        Decimal("3"),
+        {"limit": "3.00", "period": "week"},
     )
 
 
 def test_a_negative_budget_is_refused(admin_client, alice):
     response = admin_client.post(
-        reverse("admin:jobs_budget_add"), {"user": alice.pk, "monthly_limit": "-1"}
+        reverse("admin:jobs_budget_add"),
+        {"level": "4", "user": alice.pk, "limit": "-1", "period": "month"},
     )
 
     assert response.status_code == 200
     assert "cannot be negative" in response.content.decode()
-    assert not BudgetChange.objects.exists()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.BUDGET_SET).exists()
 
 
 def test_budget_changes_are_listed_read_only(admin_client, admin_user, alice):
-    services.budget_set(user=alice, monthly_limit=Decimal("2"), changed_by=admin_user)
+    services.budget_set(user=alice, limit=Decimal("2"), changed_by=admin_user)
 
-    response = admin_client.get(reverse("admin:jobs_budgetchange_changelist"))
+    response = admin_client.get(reverse("admin:jobs_auditevent_changelist"))
     users = admin_client.get(reverse("admin:auth_user_changelist")).content.decode()
 
     assert response.status_code == 200 and "alice" in response.content.decode()
-    assert admin_client.get(reverse("admin:jobs_budgetchange_add")).status_code == 403
+    assert admin_client.get(reverse("admin:jobs_auditevent_add")).status_code == 403
     assert "$2" in users  # each user's budget, on the user list
 
 

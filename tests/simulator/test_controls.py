@@ -73,6 +73,7 @@ def test_stats_count_every_outcome(sim, generate, http):
         "refunded": 1,
         "rejected": 2,
         "downloads": 1,
+        "keys_minted": 0,
         "charged_usd": "0.0000",
         "pending_faults": 0,
     }

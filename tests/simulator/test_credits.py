@@ -113,6 +113,11 @@ def test_usage_is_broken_down_by_api_key(generate, balance):
         "total_requests",
         "created_at",
         "is_active",
+        "spend_limit",
+        "spend_limit_period",
+        "period_spend",
+        "period_start",
+        "expires_at",
     }
     assert row["is_active"] is True
     assert "key-b" not in str(body)  # the key itself is never echoed

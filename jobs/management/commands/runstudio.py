@@ -1,6 +1,10 @@
 """Start the whole studio on one machine: Redis if needed, the simulator when there is no API key,
-the worker host (jobs/workers.py), beat, and the web server. Ctrl-C stops every part."""
+the worker host (jobs/workers.py), beat, and the web server. Ctrl-C stops every part.
 
+Every part writes its metrics to one PROMETHEUS_MULTIPROC_DIR (var/metrics unless set), emptied
+here first, so http://127.0.0.1:8000/metrics counts the workers' events too."""
+
+import os
 import shutil
 import signal
 import sys
@@ -15,6 +19,7 @@ from kombu.utils.url import maybe_sanitize_url
 
 from jobs import imagerouter
 from jobs.workers import WEB_NICENESS, ProcessGroup, lower_priority, worker_commands
+from videostudio.metrics_dir import VARIABLE, multiprocess_dir_reset
 
 READY_TIMEOUT = 15
 
@@ -35,6 +40,14 @@ class Command(BaseCommand):
             if settings.SIMULATOR_MODE:
                 self.start_simulator()
             self.sync_catalog()
+            if not settings.EMAIL_HOST:
+                self.stdout.write(
+                    "No EMAIL_HOST: emails (password resets, alerts) are printed by the "
+                    "workers below instead of being sent"
+                )
+            # Before any child starts: each inherits the variable and writes its files there.
+            os.environ.setdefault(VARIABLE, str(settings.BASE_DIR / "var" / "metrics"))
+            multiprocess_dir_reset()
             for command in worker_commands().values():
                 self.children.spawn(command)
             beat = [sys.executable, "-m", "celery", "-A", "videostudio", "beat"]
@@ -72,6 +85,10 @@ class Command(BaseCommand):
     def start_simulator(self):
         url = urlparse(settings.IMAGEROUTER_BASE_URL)
         self.stdout.write(f"No IMAGEROUTER_API_KEY: starting the simulator at {url.geturl()}")
+        if settings.IMAGEROUTER_MANAGEMENT_KEY:
+            # The simulator is told the studio's management key, so that provider-side caps
+            # can be tried out offline. The child inherits it from this process's environment.
+            os.environ.setdefault("SIM_MANAGEMENT_KEYS", settings.IMAGEROUTER_MANAGEMENT_KEY)
         port = str(url.port or 80)
         self.children.spawn(
             [sys.executable, "-m", "simulator", "--host", url.hostname, "--port", port]

@@ -1,49 +1,11 @@
-import hashlib
+"""Jobs, the ledger of what they cost, the admins' notices, and submit keys."""
+
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-
-class VideoModel(models.Model):
-    """One video model from the provider's catalog (`GET /v1/models?type=video`)."""
-
-    class Pricing(models.TextChoices):
-        FIXED = "fixed", "fixed"
-        CALCULATED = "calculated", "calculated"
-        POST_GENERATION = "post_generation", "set after generation"
-
-    class Visibility(models.TextChoices):
-        EVERYONE = "everyone", "Everyone"
-        STAFF = "staff", "Staff only"
-        HIDDEN = "hidden", "Hidden"
-
-    id = models.CharField(primary_key=True, max_length=200)  # the provider's id, e.g. ir/test-video
-    name = models.CharField(max_length=200)
-    pricing = models.CharField(max_length=20, choices=Pricing.choices)
-    price_min = models.DecimalField(max_digits=12, decimal_places=6)
-    price_average = models.DecimalField(max_digits=12, decimal_places=6)
-    price_max = models.DecimalField(max_digits=12, decimal_places=6)
-    seconds = models.JSONField(default=list)  # allowed durations, e.g. [5, 10]
-    default_seconds = models.PositiveIntegerField(null=True, blank=True)
-    sizes = models.JSONField(default=list)  # e.g. ["1280x720", "720x1280"]; empty means any
-    accepts_image = models.BooleanField(default=False)
-    synced_at = models.DateTimeField()
-    # Set by admins, kept across syncs: who may choose this model on the form.
-    visibility = models.CharField(
-        max_length=10, choices=Visibility.choices, default=Visibility.EVERYONE
-    )
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self):
-        return self.id
-
-    @property
-    def is_free(self) -> bool:
-        return self.price_max == 0
 
 
 class Job(models.Model):
@@ -79,9 +41,38 @@ class Job(models.Model):
     LIVE = frozenset({Status.QUEUED, Status.RUNNING, Status.STORING})
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # None once its maker deleted their account (services.account_deletion): a team's video
+    # stays with the team, and a personal one stays only as a deleted row for its cost.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="jobs"
     )
+    # Where the job is charged: the team it was charged to, or None for its owner's personal
+    # space. Holds, settlement, reviews and the CSV follow this field, never the owner's current
+    # memberships, so a membership change never rewrites history (DESIGN.md, Organizations).
+    team = models.ForeignKey(
+        "Team", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    # The API token that submitted it, if any: the token's own budget counts its holds.
+    token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    # The provider key its last attempt called with (a key minted for its place, with
+    # IMAGEROUTER_MANAGEMENT_KEY set); None: the studio's own IMAGEROUTER_API_KEY.
+    provider_key = models.ForeignKey(
+        "ProviderKey", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    # The comparison, variations or batch it was made in (None: made alone), and its place
+    # there (0 first: a comparison's models in the order chosen, a batch's rows in order).
+    # Indexed with its place below (job_group_position), not on its own.
+    group = models.ForeignKey(
+        "JobGroup",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        db_index=False,
+    )
+    group_position = models.PositiveIntegerField(null=True, blank=True)
 
     prompt = models.TextField(blank=True)
     model = models.CharField(max_length=200)
@@ -95,6 +86,10 @@ class Job(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     attempt = models.PositiveIntegerField(default=0)
     not_before = models.DateTimeField(null=True, blank=True)  # set while waiting to retry
+    # Its turn in the fair queue (services/queue.py): the round of the round robin across the
+    # people with queued jobs in which it starts. A person's jobs take consecutive rounds, a
+    # newcomer joins the round being served, and a worker claims the earliest round first.
+    queue_round = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
     outcome_unknown = models.BooleanField(default=False)  # failed in a way that may have cost money
 
@@ -121,12 +116,32 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Deleting a job removes its files and prompt but keeps the row, so its cost stays counted.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Bytes its files (video, poster, input image) take in storage, added as each is stored and
+    # set to 0 when they are deleted. None: a job from before sizes were recorded, not measured
+    # yet (manage.py record_storage_sizes measures them).
+    stored_bytes = models.BigIntegerField(null=True, blank=True, default=0)
+    # Starred: kept for ever, whatever the retention (RETENTION_DAYS, or its team's).
+    starred_at = models.DateTimeField(null=True, blank=True)
+    # When retention deleted its files (services.retention). The row, its prompt and its ledger
+    # entry stay; pages say "expired on DATE".
+    expired_at = models.DateTimeField(null=True, blank=True)
+    # The retention, in days, that the owner was last warned about (the email seven days before
+    # expiry). A warning is sent again only if the retention that applies changes, or after
+    # the star is taken off.
+    expiry_warned_days = models.PositiveIntegerField(null=True, blank=True)
+    # API jobs only: where to POST the job's final state (the request's webhook_url, or its
+    # token's default, checked at submit), and the studio's address as the caller reached it,
+    # for the links in that payload (a worker has no request to ask).
+    webhook_url = models.URLField(max_length=2000, blank=True)
+    api_base_url = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             # My videos: a user's jobs, newest first.
             models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
+            # Team videos: a team's jobs, newest first.
+            models.Index(fields=["team", "-created_at"], name="job_team_created"),
             # The admin's status filter, and a queued job's place in the queue.
             models.Index(fields=["status", "created_at"], name="job_status_created"),
             # The typical wait for a model: its latest successes (selectors.typical_wait).
@@ -140,6 +155,43 @@ class Job(models.Model):
                 fields=["status", "enqueued_at"],
                 name="job_live_enqueued",
                 condition=models.Q(status__in=["queued", "running", "storing"]),
+            ),
+            # A group's jobs in their order (the group page, its zip, its gallery entry), and
+            # the gallery's test for a group's first visible job (selectors.jobs.job_search).
+            models.Index(
+                fields=["group", "group_position"],
+                name="job_group_position",
+                condition=models.Q(group__isnull=False),
+            ),
+            # The fair queue's claim (services.queue.job_claim_next): the queued job of the
+            # earliest round, oldest first; and a queued job's place in the studio's queue.
+            models.Index(
+                fields=["queue_round", "created_at"],
+                name="job_queue_turn",
+                condition=models.Q(status="queued"),
+            ),
+            # The round being served (services.queue.queue_round_next): the latest round a
+            # worker has claimed.
+            models.Index(
+                fields=["queue_round"],
+                name="job_round_started",
+                condition=models.Q(started_at__isnull=False),
+            ),
+            # A person's latest round (services.queue.queue_round_next): of their jobs queued
+            # or started, not of those canceled before they ran, which had no turn.
+            models.Index(
+                fields=["owner", "queue_round"],
+                name="job_owner_round",
+                condition=models.Q(status="queued") | models.Q(started_at__isnull=False),
+            ),
+            # Retention (selectors.retention.expiring_jobs): jobs that may still expire, oldest
+            # first, for the sweeper's deletions, the expiry warnings and the gallery's filter.
+            models.Index(
+                fields=["created_at"],
+                name="job_may_expire",
+                condition=models.Q(
+                    deleted_at__isnull=True, expired_at__isnull=True, starred_at__isnull=True
+                ),
             ),
         ]
 
@@ -166,12 +218,49 @@ class Job(models.Model):
     def latency_seconds(self) -> str:
         return f"{self.latency_ms / 1000:.1f}" if self.latency_ms is not None else ""
 
+    @property
+    def has_files(self) -> bool:
+        return bool(self.video or self.poster or self.input_image)
+
+    @property
+    def retention_days(self) -> int | None:
+        """Days its files are kept: its team's retention, or the studio's (RETENTION_DAYS);
+        None for ever. Reads `team`: fetch it with the job (select_related)."""
+        if self.team_id is not None:
+            return self.team.effective_retention_days
+        return settings.RETENTION_DAYS
+
+    @property
+    def expires_at(self):
+        """When retention will delete its files; None if never: starred, still live, without
+        files, expired or deleted already, or kept for ever where it is charged."""
+        if (
+            self.starred_at is not None
+            or self.expired_at is not None
+            or self.deleted_at is not None
+            or not self.is_terminal
+            or not self.has_files
+        ):
+            return None
+        days = self.retention_days
+        return None if days is None else self.created_at + timedelta(days=days)
+
+    @property
+    def expires_soon(self) -> bool:
+        """Within the EXPIRY_WARNING_DAYS before its files are deleted: the gallery flags it."""
+        expires = self.expires_at
+        warning = timedelta(days=settings.EXPIRY_WARNING_DAYS)
+        return expires is not None and expires - timezone.now() <= warning
+
 
 class Notice(models.Model):
     """Something an admin must act on, such as the provider account running out of credit."""
 
     class Kind(models.TextChoices):
         INSUFFICIENT_CREDITS = "insufficient_credits", "Insufficient credits"
+        # A provider key's cap refused a call the studio's own budget allowed: the studio's
+        # accounting and the provider's disagree.
+        PROVIDER_CAP = "provider_cap", "Provider-side cap reached"
 
     kind = models.CharField(max_length=40, choices=Kind.choices)
     message = models.TextField()
@@ -218,7 +307,22 @@ class CostEntry(models.Model):
         NOT_CHARGED = "not_charged", "checked: not charged"
 
     job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="cost_entry")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # None once the person deleted their account: the entry stays, so every total stays the
+    # same, but no longer names them.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Copied from the job when the entry is written: where the cost is charged.
+    team = models.ForeignKey(
+        "Team", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Copied from the job: the provider key the charge landed on (None: IMAGEROUTER_API_KEY).
+    provider_key = models.ForeignKey(
+        "ProviderKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     model = models.CharField(max_length=200)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
@@ -242,6 +346,10 @@ class CostEntry(models.Model):
             models.Index(fields=["user", "created_at"], name="cost_user_created"),
             # The review's drill-down to a model.
             models.Index(fields=["model", "created_at"], name="cost_model_created"),
+            # A team's review, and the staff review's drill-down to a team.
+            models.Index(fields=["team", "created_at"], name="cost_team_created"),
+            # Reconciliation's row per provider key: its entries, and those in its window.
+            models.Index(fields=["provider_key", "created_at"], name="cost_provider_key"),
             # Reconciliation: the entries still to check.
             models.Index(
                 fields=["created_at"],
@@ -252,91 +360,6 @@ class CostEntry(models.Model):
 
     def __str__(self):
         return f"{self.model} {self.outcome} {self.cost}"
-
-
-class Budget(models.Model):
-    """A user's monthly spending limit in USD. No row, or no limit, means unlimited."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget"
-    )
-    monthly_limit = models.DecimalField(
-        max_digits=12,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        help_text="USD per calendar month (UTC). Empty means no limit.",
-    )
-    # Touched by every submit: the UPDATE serialises one user's submits, so two of them can never
-    # both fit into the same remaining budget (PostgreSQL row lock; SQLite's write lock).
-    locked_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self):
-        return (
-            f"{self.user}: {self.monthly_limit if self.monthly_limit is not None else 'no limit'}"
-        )
-
-
-class BudgetChange(models.Model):
-    """Who changed a budget, when, from what, to what."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    old_limit = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    new_limit = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    changed_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-changed_at"]
-
-    def __str__(self):
-        return f"{self.user}: {self.old_limit} → {self.new_limit}"
-
-
-class ApiToken(models.Model):
-    """A personal key for the ImageRouter-compatible API (`/v1/`), so a script spends its
-    owner's budget under their name instead of the team's master ImageRouter key.
-
-    The key itself is shown once, at creation, and never stored: only its SHA-256 (a key has 256
-    random bits, so a plain hash is enough; there is nothing to guess). `prefix` is the key's
-    first characters, not secret, so people can tell their keys apart in the list. Revoking sets
-    `revoked_at`; the row stays, so the list shows what a key was and when it stopped working.
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
-    )
-    name = models.CharField(max_length=100)
-    # Every API request looks its key up by this (the unique index answers it).
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=16, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = "API token"
-        indexes = [
-            # The token page: a user's tokens, newest first.
-            models.Index(fields=["user", "-created_at"], name="apitoken_user_created"),
-        ]
-
-    def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
-    @staticmethod
-    def hash_key(key: str) -> str:
-        """What the database keeps of a key. A key carries 256 random bits, so a fast hash is
-        safe: there is no dictionary to try, unlike with a password."""
-        return hashlib.sha256(key.encode()).hexdigest()
 
 
 class SubmitKey(models.Model):

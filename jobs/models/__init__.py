@@ -1,0 +1,41 @@
+"""The studio's models, one module per topic; everything is importable from jobs.models."""
+
+from .accounts import AccountEmail, AlertPreferences, ExternalIdentity
+from .audit import AuditEvent, AuditEventImmutableError, audit_quote
+from .budgets import Budget, BudgetNotice, SpendDay, spend_scope
+from .catalog import VideoModel
+from .files import StoredFileDeletion
+from .groups import JobGroup
+from .jobs import CostEntry, Job, Notice, SubmitKey
+from .outbound import AlertHook, OutgoingEmail, WebhookAttempt, WebhookDelivery
+from .provider_keys import ProviderKey
+from .teams import Membership, Team
+from .tokens import ApiToken
+
+__all__ = [
+    "AccountEmail",
+    "AlertHook",
+    "AlertPreferences",
+    "ApiToken",
+    "AuditEvent",
+    "AuditEventImmutableError",
+    "Budget",
+    "BudgetNotice",
+    "CostEntry",
+    "ExternalIdentity",
+    "Job",
+    "JobGroup",
+    "Membership",
+    "Notice",
+    "OutgoingEmail",
+    "ProviderKey",
+    "SpendDay",
+    "StoredFileDeletion",
+    "SubmitKey",
+    "Team",
+    "VideoModel",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "audit_quote",
+    "spend_scope",
+]

@@ -1,0 +1,66 @@
+// A comparison's or variations' grid: Play, Pause and seeking on any video act on all of them.
+// Without this script each player plays on its own. No inline script (the CSP forbids it).
+(function () {
+  "use strict";
+
+  var grid = document.querySelector("[data-sync-group]");
+  if (!grid) return;
+  // How far apart (seconds) two players may drift before a seek brings the others along.
+  var SEEK_TOLERANCE = 0.25;
+
+  function videos() {
+    return Array.prototype.slice.call(grid.querySelectorAll("video"));
+  }
+
+  function others(source) {
+    return videos().filter(function (video) { return video !== source; });
+  }
+
+  function play(video, time) {
+    if (time !== undefined && time < (video.duration || Infinity)) video.currentTime = time;
+    var started = video.play();
+    // A browser may refuse (a video not loaded yet, an autoplay rule): that player stays put.
+    if (started && started.catch) started.catch(function () {});
+  }
+
+  // Each handler changes only the players that differ, so the events it causes in them find
+  // nothing left to do: no loop. Media events do not bubble, so they are caught on the way down.
+  grid.addEventListener("play", function (event) {
+    var source = event.target;
+    others(source).forEach(function (video) {
+      if (video.paused && !video.ended) play(video, source.currentTime);
+    });
+  }, true);
+
+  grid.addEventListener("pause", function (event) {
+    var source = event.target;
+    if (source.ended) return; // a shorter video finishing does not stop the longer ones
+    others(source).forEach(function (video) {
+      if (!video.paused) video.pause();
+    });
+  }, true);
+
+  grid.addEventListener("seeked", function (event) {
+    var source = event.target;
+    others(source).forEach(function (video) {
+      var target = Math.min(source.currentTime, video.duration || source.currentTime);
+      if (Math.abs(video.currentTime - target) > SEEK_TOLERANCE) video.currentTime = target;
+    });
+  }, true);
+
+  var controls = document.querySelector("[data-sync-controls]");
+  if (controls) {
+    controls.hidden = false;
+    controls.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-sync-action]");
+      if (!button) return;
+      var all = videos();
+      if (button.getAttribute("data-sync-action") === "play") {
+        var from = all.length ? all[0].currentTime : 0;
+        all.forEach(function (video) { if (video.paused) play(video, from); });
+      } else {
+        all.forEach(function (video) { if (!video.paused) video.pause(); });
+      }
+    });
+  }
+})();

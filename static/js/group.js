@@ -24,9 +24,13 @@
   }
 
   // Each handler changes only the players that differ, so the events it causes in them find
-  // nothing left to do: no loop. Media events do not bubble, so they are caught on the way down.
+  // nothing left to do: no loop. Media events are queued, so one can arrive after its player has
+  // changed again (paused, then played before the "pause" event ran): such a stale event is
+  // ignored, or two stale events would keep pausing and playing every player in turn while the
+  // videos are still loading. Media events do not bubble, so they are caught on the way down.
   grid.addEventListener("play", function (event) {
     var source = event.target;
+    if (source.paused) return; // stale: paused again since
     others(source).forEach(function (video) {
       if (video.paused && !video.ended) play(video, source.currentTime);
     });
@@ -34,6 +38,7 @@
 
   grid.addEventListener("pause", function (event) {
     var source = event.target;
+    if (!source.paused) return; // stale: playing again since
     if (source.ended) return; // a shorter video finishing does not stop the longer ones
     others(source).forEach(function (video) {
       if (!video.paused) video.pause();

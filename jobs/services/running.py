@@ -252,8 +252,12 @@ def _refused_on_place_key(job: Job, running, key, exc: imagerouter.RefusedError)
     if verdict is None:
         return False
     logger.warning("job %s: refused by the cap on provider key %s", job.pk, key.pk)
-    if fail_refused(job, running, verdict.message) and not verdict.studio_agrees:
+    # Staff are told before the job shows as failed, so its message ("Staff have been told") is
+    # already true when its owner reads it. The refusal is worth telling even if the job was
+    # cancelled meanwhile: the provider's cap and the studio's ledger disagree either way.
+    if not verdict.studio_agrees:
         _notify_staff_provider_cap(job, verdict)
+    fail_refused(job, running, verdict.message)
     return True
 
 

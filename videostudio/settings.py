@@ -210,6 +210,15 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool(
     # (jobs.polling.job_poll_state), which then costs PostgreSQL half the CPU. Turn it off behind a
     # transaction-mode PgBouncer that does not track prepared statements (before 1.21).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", sys.maxsize)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and not env_bool("DATABASE_JIT", False):
+    # PostgreSQL compiles a query to machine code (JIT) once its estimated cost passes
+    # jit_above_cost, 100,000 by default, and a count over a team's 100,000 jobs passes it: the
+    # galleries spent 0.4 to 2.3 s compiling for 7 to 25 ms of work (bench/gallery.py). The
+    # studio's queries are short, and none gains from it. Added to the URL's own options, not
+    # instead. Behind a pooler that refuses the `options` startup parameter, set DATABASE_JIT
+    # true and turn jit off on the server.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Take the write lock when a transaction begins, and wait for it, instead of failing with
     # "database is locked" when a reading transaction tries to write while a worker is writing.

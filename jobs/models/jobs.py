@@ -193,6 +193,55 @@ class Job(models.Model):
                     deleted_at__isnull=True, expired_at__isnull=True, starred_at__isnull=True
                 ),
             ),
+            # The galleries (selectors.jobs.gallery_page and gallery_entry_count), My videos and
+            # Team videos: a space's page of ids, its count, its filters (status, model, starred,
+            # expired) and its storage (selectors.storage_for_space), read from the index alone
+            # on PostgreSQL (INCLUDE; SQLite builds them without it). The prompt search's
+            # trigram index is PostgreSQL's only: migration 0020.
+            models.Index(
+                fields=["owner", "-created_at", "-id"],
+                name="job_gallery_owner",
+                condition=models.Q(deleted_at__isnull=True),
+                include=[
+                    "team",
+                    "group",
+                    "group_position",
+                    "status",
+                    "model",
+                    "starred_at",
+                    "expired_at",
+                    "stored_bytes",
+                ],
+            ),
+            models.Index(
+                fields=["team", "-created_at", "-id"],
+                name="job_gallery_team",
+                condition=models.Q(deleted_at__isnull=True, team__isnull=False),
+                include=[
+                    "owner",
+                    "group",
+                    "group_position",
+                    "status",
+                    "model",
+                    "starred_at",
+                    "expired_at",
+                    "stored_bytes",
+                ],
+            ),
+            # The gallery's model filter offers the models of the space's jobs
+            # (selectors.jobs.job_models): a skip scan, one probe per model.
+            models.Index(
+                fields=["owner", "model"],
+                name="job_models_owner",
+                condition=models.Q(deleted_at__isnull=True),
+                include=["team"],
+            ),
+            models.Index(
+                fields=["team", "model"],
+                name="job_models_team",
+                condition=models.Q(deleted_at__isnull=True, team__isnull=False),
+                include=["owner"],
+            ),
         ]
 
     def __str__(self):

@@ -33,10 +33,14 @@ from .groups import (
     group_shared_jobs,
 )
 from .jobs import (
+    COUNT_LIMIT,
     LATENCY_SAMPLE,
+    EntryCount,
     QueuePosition,
     Space,
     TypicalWait,
+    gallery_entry_count,
+    gallery_page,
     job_get_for_delete,
     job_get_for_owner,
     job_get_for_user,
@@ -99,11 +103,13 @@ from .tokens import api_token_for_key, api_tokens_for_user
 from .webhooks import deliveries_for_user, delivery_get_for_user
 
 __all__ = [
+    "COUNT_LIMIT",
     "LATENCY_SAMPLE",
     "MICRODOLLAR",
     "PERSONAL_SPACES",
     "SPEND_FIGURES",
     "BudgetStatus",
+    "EntryCount",
     "QueuePosition",
     "Space",
     "StorageUse",
@@ -125,6 +131,8 @@ __all__ = [
     "deliveries_for_user",
     "delivery_get_for_user",
     "email_is_verified",
+    "gallery_entry_count",
+    "gallery_page",
     "group_get_for_owner",
     "group_get_for_user",
     "group_get_shared",

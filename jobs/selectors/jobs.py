@@ -2,9 +2,12 @@
 queued job stands, how long a model usually takes here, and the galleries'
 searches (My videos and Team videos, each a Space)."""
 
+import re
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import Exists, Q
+from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 
 from jobs.models import Job, Membership, Team
@@ -122,15 +125,20 @@ def space_jobs(*, space: Space):
     the job_owner_created index.
 
     Team videos: the team's jobs, from every member, for its current members and staff (the
-    view has checked the membership with team_get_for_member; visible_to checks again here, so
-    this read is safe on its own). Rides the job_team_created index.
+    view has checked the membership with team_get_for_member; this read checks again, so it is
+    safe on its own). Rides the job_team_created index. The check is visible_to's rule for one
+    team: the user's membership of it, asked once for the query (an EXISTS PostgreSQL runs as a
+    one-time filter), not once per job: per job it was half the time of reading a team's
+    100,000 jobs from the job_gallery_team index (bench/gallery.py).
     """
     user = space.user
     jobs = Job.objects.filter(deleted_at__isnull=True)
     if space.team is None:
         return jobs.filter(visible_to(user), owner=user)
     jobs = jobs.filter(team=space.team)
-    return jobs if user.is_staff else jobs.filter(visible_to(user))
+    if user.is_staff:
+        return jobs
+    return jobs.filter(Exists(Membership.objects.filter(user=user, team=space.team)))
 
 
 # The gallery's "Keeping" filter: what retention does to the space's videos.
@@ -149,25 +157,85 @@ def _keep_filter(keep: str) -> Q:
     return expiring_before(warning_horizon())
 
 
-def job_search(*, space: Space, status: str = "", model: str = "", query: str = "", keep: str = ""):
-    """The space's jobs, newest first, narrowed by status, model, words in the prompt and what
-    retention does to them (`keep`: starred, expiring soon, expired), with their maker and team
-    (the cards name them).
+# A prompt search's terms: each "quoted phrase" whole, every other word on its own.
+SEARCH_TERM = re.compile(r'"([^"]*)"|([^\s"]+)')
+# A bound on the conditions one search adds (the form already bounds it to 200 characters).
+MAX_SEARCH_TERMS = 10
 
-    The prompt search is a plain icontains, a scan of the space's rows: fine for the thousands
-    of jobs a person or a team makes, but at scale it would want a trigram (pg_trgm GIN) or
-    full-text index on the prompt.
+
+def prompt_terms(query: str) -> list[str]:
+    """The terms of a prompt search, each matched anywhere in the prompt whatever its case:
+    `heron pier` finds "A heron lands on a wooden pier", `"golden hour"` only those words
+    together, `boa` finds "boat". Repeats are dropped; an unclosed quote is ignored."""
+    terms = {}
+    for phrase, word in SEARCH_TERM.findall(query):
+        term = " ".join((phrase or word).split())
+        if term:
+            terms.setdefault(term.casefold(), term)
+    return list(terms.values())[:MAX_SEARCH_TERMS]
+
+
+def job_search(*, space: Space, status: str = "", model: str = "", query: str = "", keep: str = ""):
+    """The space's jobs, newest first, narrowed by status, model, words in the prompt
+    (prompt_terms: every term must be in it) and what retention does to them (`keep`:
+    starred, expiring soon, expired).
+
+    Each term is an icontains. On PostgreSQL that is `UPPER(prompt) LIKE UPPER('%term%')`,
+    which the job_prompt_trgm index (pg_trgm, migration 0020) answers without reading the
+    space's rows; SQLite scans them, as it always has.
     """
     jobs = space_jobs(space=space)
     if status:
         jobs = jobs.filter(status=status)
     if model:
         jobs = jobs.filter(model=model)
-    if query:
-        jobs = jobs.filter(prompt__icontains=query)
+    for term in prompt_terms(query):
+        jobs = jobs.filter(prompt__icontains=term)
     if keep in KEEP_FILTERS:
         jobs = jobs.filter(_keep_filter(keep))
-    return jobs.select_related("owner", "team").order_by("-created_at", "-pk")
+    return jobs.order_by("-created_at", "-pk")
+
+
+# A gallery counts its entries up to this many past the page asked for, and says "more than"
+# beyond: counting all of a team's 100,000 jobs on every page read them all, 20 to 60 ms, and
+# as much again for a common word's matches (bench/gallery.py), where finding the page itself
+# reads a few hundred.
+COUNT_LIMIT = 1_000
+
+
+@dataclass(frozen=True)
+class EntryCount:
+    count: int  # the entries; when `more`, one past the bound counted to
+    more: bool = False  # there are more than count - 1, perhaps many more
+
+
+def gallery_entry_count(*, jobs, at_least: int = 0) -> EntryCount:
+    """How many gallery entries `jobs` (job_search's) make: a job made alone is one, and so is
+    each group (a comparison, variations, a batch) with a job among them, as group_leads_only
+    shows them. It counts up to COUNT_LIMIT entries, or `at_least` (the last entry of the page
+    asked for) if that is more, and one more to tell whether there are more: on the space's
+    job_gallery_owner or job_gallery_team index, whose columns hold the status, model, starred
+    and expired filters."""
+    from .groups import group_leads_only  # groups.py imports this module
+
+    limit = max(COUNT_LIMIT, at_least)
+    found = group_leads_only(jobs.order_by())[: limit + 1].count()
+    return EntryCount(found, more=found > limit)
+
+
+def gallery_page(*, jobs, offset: int, limit: int) -> list[Job]:
+    """One page of the gallery's entries (job_search's jobs, group_leads_only), newest first,
+    with their maker, team and group (the cards name them).
+
+    In two steps: the page's ids from the space's gallery index alone, then those rows by
+    primary key. In one, a filter that matches little (a status no job has now, a rare
+    model) read every row of the space before finding its page."""
+    from .groups import group_leads_only  # groups.py imports this module
+
+    ids = list(group_leads_only(jobs).values_list("pk", flat=True)[offset : offset + limit])
+    rows = Job.objects.filter(pk__in=ids).select_related("owner", "team", "group")
+    by_id = {job.pk: job for job in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def jobs_expiring_soon(*, space: Space) -> int:
@@ -178,9 +246,24 @@ def jobs_expiring_soon(*, space: Space) -> int:
 
 def job_models(*, space: Space) -> list[str]:
     """The models the space's jobs used, for the gallery's model filter: it offers what they
-    can find, including models since dropped from the catalog."""
-    models = space_jobs(space=space).values_list("model", flat=True)
-    return list(models.distinct().order_by("model"))
+    can find, including models since dropped from the catalog.
+
+    A skip scan, in one query: the space's first model, then the first one after it, and so on
+    (a recursive CTE). Each step is one probe of the job_models_owner or job_models_team index,
+    so it reads a few entries per model instead of every job of the space: a DISTINCT read a
+    team's 100,000 on every gallery page, 35 to 110 ms (bench/gallery.py)."""
+    jobs = space_jobs(space=space).order_by("model").values("model")
+    first_sql, first_params = jobs[:1].query.sql_with_params()
+    after = jobs.filter(model__gt=RawSQL("seen.model", ()))[:1]
+    next_sql, next_params = after.query.sql_with_params()
+    sql = (
+        f"WITH RECURSIVE seen(model) AS (SELECT ({first_sql})"  # noqa: S608 (Django's own SQL)
+        f" UNION ALL SELECT ({next_sql}) FROM seen WHERE seen.model IS NOT NULL)"
+        " SELECT model FROM seen WHERE model IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*first_params, *next_params])
+        return [model for (model,) in cursor.fetchall()]
 
 
 def jobs_selected(*, space: Space, job_ids):

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
@@ -28,6 +29,7 @@ from .jobs import may_act
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 24
+MAX_PAGE = 1_000_000
 ENTRY_SLUG_CHARS = 40
 
 
@@ -55,15 +57,18 @@ def _gallery(request, space, context):
     filters = form.filters()
     # A comparison, variations or batch is one entry: its first job that matches the filters,
     # which expands to the rest of the group (_attach_groups).
-    jobs = selectors.group_leads_only(selectors.job_search(space=space, **filters))
-    paginator = Paginator(jobs.select_related("group"), PAGE_SIZE)
+    jobs = selectors.job_search(space=space, **filters)
+    paginator = GalleryPaginator(jobs, PAGE_SIZE, asked=request.GET.get("page"))
     page = paginator.get_page(request.GET.get("page"))
     _attach_groups(space, page)
     context.update(_space_urls(space))
+    page_range = list(paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))
+    if paginator.more:  # the last page counted is not the last one
+        page_range.append(paginator.ELLIPSIS)
     context |= {
         "form": form,
         "page": page,
-        "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "page_range": page_range,
         "is_filtered": any(filters.values()),
     }
     # A history restore (back button after the cache expired) swaps the whole body: it needs the
@@ -82,6 +87,45 @@ def _gallery(request, space, context):
     # One URL, two answers: caches must keep the fragment and the page apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+class GalleryPaginator(Paginator):
+    """Pages of a gallery's entries (selectors.gallery_entry_count and gallery_page).
+
+    The count may stop short (`more`): then `count` is one past what the page says there are
+    "more than", so the last page counted always has a next one, which counts further when
+    asked for. The page asked for (`asked`) is known before counting, so it exists whenever the
+    gallery has that many entries.
+    """
+
+    def __init__(self, jobs, per_page, *, asked):
+        super().__init__(jobs, per_page)
+        try:
+            # A page number from the address bar, bounded so that the count's LIMIT stays a
+            # number PostgreSQL takes; a page past the last shows the last, as Paginator does.
+            self.asked = min(max(1, int(asked)), MAX_PAGE)
+        except (TypeError, ValueError):
+            self.asked = 1
+
+    @cached_property
+    def entries(self) -> selectors.EntryCount:
+        return selectors.gallery_entry_count(
+            jobs=self.object_list, at_least=self.asked * self.per_page
+        )
+
+    @cached_property
+    def count(self) -> int:
+        return self.entries.count
+
+    @property
+    def more(self) -> bool:
+        return self.entries.more
+
+    def page(self, number):
+        number = self.validate_number(number)
+        offset = (number - 1) * self.per_page
+        rows = selectors.gallery_page(jobs=self.object_list, offset=offset, limit=self.per_page)
+        return self._get_page(rows, number, self)
 
 
 def _attach_groups(space, page) -> None:

@@ -1,5 +1,6 @@
-"""How long does a submit's budget check take with every level in play, 50 submits racing?
-(issue 21: p95 of services.job_create ≤ 50 ms under 50 racing submits.)
+"""How long does a submit's budget check take with every level in play, 50 submits racing, and
+under a steady 100 submits a second? (issue 21: p95 of services.job_create ≤ 50 ms under 50
+racing submits; issue 25: a submit's p95 ≤ 100 ms while 100 a second arrive.)
 
     .venv/bin/python bench/budgets.py            # 100,000 entries, 1,000 users, 50 teams
     .venv/bin/python bench/budgets.py --tiny     # a check in seconds (tests/test_benches.py)
@@ -18,12 +19,25 @@
    `--rounds` rounds of `--racers` threads released together, each thread with its own
    connection. The check alone (services.budgets.budget_reserve, as job_create calls it, lock
    waits included) is timed by wrapping it. Prints p50, p95 and max of each, and the SQL.
-4. Checks that no level is over its limit and that the roll-up still equals the ledger; exits
-   non-zero otherwise.
+4. Then `--rate` submits a second for `--duration` seconds, arriving on a fixed schedule
+   whether or not the earlier ones are done (an open loop, as people's presses are), taken by
+   `--threads` threads (as many web processes, each with its connection), from every seeded
+   person at random across all the teams: two in five through the API's real view
+   (POST /v1/openai/videos/generations?async=true with the person's team token, through every
+   middleware, in-process with Django's test client), two in five through services.job_create
+   with the team token, one in five charged to the person's personal space. One person in ten has
+   a member budget that is already spent, so their team submits are refused. Prints each path's
+   server time (p50, p95, max), how late submits started behind their schedule, and the
+   accepted and refused counts.
+5. Checks that no level is over its limit, that the roll-up still equals the ledger and that
+   every accepted submit saved its job; exits non-zero otherwise.
 """
 
 import argparse
+import json
 import os
+import queue
+import random
 import subprocess
 import tempfile
 import threading
@@ -33,6 +47,7 @@ from decimal import Decimal
 import common
 
 TINY = {"entries": 2_000, "users": 100, "teams": 5, "live": 60, "rounds": 1, "racers": 20,
+        "rate": 20, "duration": 2, "threads": 10,
         "database": "videostudio_budgets_tiny"}  # fmt: skip
 MODELS = [  # id, top price, share of the seeded jobs
     ("kling/kling-2.1-standard", "0.50", 5),
@@ -350,6 +365,112 @@ def summary(name: str, results: list[tuple], column: int) -> list[str]:
             f"{common.percentile(values, 0.95):.1f}", f"{max(values):.1f}", f"{queries}"]  # fmt: skip
 
 
+def one_api_submit(client, token_key: str, n) -> tuple[str, float, float, int]:
+    """One submit through the API's real view and every middleware, as one_submit returns it."""
+    from django.db import connection
+
+    def count(execute, sql, params, many, context):
+        TIMINGS.queries += 1
+        return execute(sql, params, many, context)
+
+    TIMINGS.check_ms, TIMINGS.queries = None, 0
+    body = json.dumps({"model": SUBMIT_MODEL, "prompt": f"bench arrival {n}", "seconds": "5"})
+    started = time.perf_counter()
+    try:
+        with connection.execute_wrapper(count):
+            response = client.post(
+                "/v1/openai/videos/generations?async=true", body,
+                content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_key}",
+            )  # fmt: skip
+        if response.status_code == 202:
+            verdict = "accepted"
+        elif response.status_code in (402, 403, 429):
+            verdict = "refused"
+        else:
+            verdict = f"error: HTTP {response.status_code}: {response.content[:200]!r}"
+    except Exception as exc:
+        verdict = f"error: {type(exc).__name__}: {exc}"
+    elapsed = (time.perf_counter() - started) * 1000
+    return verdict, elapsed, TIMINGS.check_ms or 0.0, TIMINGS.queries
+
+
+def spend_member_budgets(people) -> int:
+    """Make one person in ten's member budget already spent: its limit what it has used plus
+    $0.25, less than a submit's $0.50 hold, so their team submits are refused at that level
+    (and the bench sees refusals as well as acceptances) while no level is over."""
+    from jobs import selectors
+    from jobs.models import Budget
+
+    spent = [
+        budget
+        for budget in Budget.objects.filter(level=Budget.Level.MEMBER)
+        .select_related("team", "user")
+        .order_by("user_id")[::10]
+    ]
+    for status in selectors.budget_statuses(spent):
+        limit = (status.used + Decimal("0.25")).quantize(Decimal("0.01"))
+        Budget.objects.filter(pk=status.budget.pk).update(limit=limit)
+    return len(spent)
+
+
+def arrivals(people, *, rate: int, duration: float, threads: int) -> list[tuple]:
+    """Submits arriving at `rate` a second for `duration` seconds, on a fixed schedule, taken by
+    `threads` threads; (path, verdict, server ms, check ms, queries, ms late) for each."""
+    from django.db import connections
+    from django.test import Client
+
+    rng = random.Random(25)
+    total = int(rate * duration)
+    paths = ["api", "api", "team", "team", "personal"]
+    plan = [(paths[n % len(paths)], rng.choice(people)) for n in range(total)]
+    due: queue.Queue = queue.Queue()
+    results = []
+
+    def work():
+        client = Client(HTTP_HOST="127.0.0.1")
+        try:
+            while (item := due.get()) is not None:
+                n, at = item
+                path, (owner, team, token) = plan[n]
+                late = (time.perf_counter() - at) * 1000
+                if path == "api":
+                    result = one_api_submit(client, str(owner.pk), n)
+                elif path == "team":
+                    result = one_submit(owner, team, token, f"arrival {n}")
+                else:
+                    result = one_submit(owner, None, None, f"arrival {n}")
+                results.append((path, *result, late))
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    start = time.perf_counter() + 0.1
+    for n in range(total):
+        at = start + n / rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        due.put((n, at))
+    for _ in workers:
+        due.put(None)
+    for worker in workers:
+        worker.join()
+    return results
+
+
+def arrival_summary(name: str, results: list[tuple]) -> list[str]:
+    values = [r[2] for r in results]
+    late = [r[5] for r in results]
+    accepted = sum(r[1] == "accepted" for r in results)
+    refused = sum(r[1] == "refused" for r in results)
+    queries = sorted(r[4] for r in results)[len(results) // 2]
+    return [name, f"{len(results)}", f"{accepted}", f"{refused}",
+            f"{common.percentile(values, 0.5):.1f}", f"{common.percentile(values, 0.95):.1f}",
+            f"{max(values):.1f}", f"{common.percentile(late, 0.95):.1f}", f"{queries}"]  # fmt: skip
+
+
 def check_levels() -> list[str]:
     """Problems found: a level over its limit, a roll-up row that differs from the ledger."""
     from django.db import connection
@@ -402,6 +523,9 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=3_000, help="live jobs holding money")
     parser.add_argument("--racers", type=int, default=50, help="submits released together")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of racing submits")
+    parser.add_argument("--rate", type=int, default=100, help="submits arriving a second")
+    parser.add_argument("--duration", type=float, default=30, help="seconds of arrivals")
+    parser.add_argument("--threads", type=int, default=50, help="threads taking arrivals")
     parser.add_argument("--markdown", action="store_true", help="tables for BENCHMARKS.md")
     common.add_tiny_option(
         parser,
@@ -419,11 +543,12 @@ def main() -> None:
                     "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
                     "REDIS_URL": redis_url,
                     # One connection per racing thread, as 50 web processes would each have.
-                    "DATABASE_POOL_SIZE": str(args.racers + 5),
+                    "DATABASE_POOL_SIZE": str(max(args.racers, args.threads) + 5),
                     # The per-minute rate and the active-job cap are Redis counters and a count
                     # of the person's jobs, not the budget check; off, so every submit reaches it.
                     "JOB_SUBMITS_PER_MINUTE": "0",
                     "JOB_ACTIVE_LIMIT": "0",
+                    "GATEWAY_REQUESTS_PER_MINUTE": "0",
                     "DJANGO_DEBUG": "false",
                     "LOG_LEVEL": "WARNING",
                     "MEDIA_ROOT": directory,
@@ -437,6 +562,7 @@ def main() -> None:
 
 def bench(args) -> bool:
     from django.db import connection
+    from django.db.models import Q
 
     from jobs.models import ApiToken, Job, Team
 
@@ -468,8 +594,8 @@ def bench(args) -> bool:
         f" token, on {SUBMIT_MODEL} (holds $0.50); levels locked: organization, team, member,"
         " personal, token"
     )
-    for n in range(5):  # warm-up: connections, the ORM's caches
-        one_submit(*submitters[n % len(submitters)], f"warm {n}")
+    # Warm-up: connections, the ORM's caches.
+    warm = [one_submit(*submitters[n % len(submitters)], f"warm {n}") for n in range(5)]
     alone = [one_submit(*submitters[n % len(submitters)], f"alone {n}") for n in range(50)]
     raced = []
     for round_no in range(args.rounds):
@@ -487,16 +613,49 @@ def bench(args) -> bool:
     header = ["what", "submits", "accepted", "p50 ms", "p95 ms", "max ms", "queries"]
     common.print_table(title, header, rows, markdown=args.markdown, load=True)
 
-    errors = [r[0] for r in alone + raced if r[0].startswith("error")]
+    arrived = []
+    if args.rate > 0:
+        people = [
+            (token.user, token.team, token)
+            for token in ApiToken.objects.select_related("user", "team").order_by("user")
+        ]
+        spent = spend_member_budgets(people)
+        print(
+            f"\narrivals: {args.rate} submits a second for {args.duration:g} s from all"
+            f" {len(people):,} people in {args.teams} teams, taken by {args.threads} threads;"
+            f" {spent} member budgets already spent (their team submits are refused)"
+        )
+        arrived = arrivals(people, rate=args.rate, duration=args.duration, threads=args.threads)
+        rows = [
+            arrival_summary(name, [r for r in arrived if r[0] == path])
+            for path, name in [
+                ("api", "API view, team token (5 levels)"),
+                ("team", "job_create, team token (5 levels)"),
+                ("personal", "job_create, personal (2 levels)"),
+            ]
+        ]
+        rows.append(arrival_summary("all", arrived))
+        title = (
+            f"{args.rate} submits a second for {args.duration:g} s, every level set (ms,"
+            " in-process server time; late: p95 of the start behind schedule)"
+        )
+        header = ["path", "submits", "accepted", "refused", "p50 ms", "p95 ms", "max ms",
+                  "late p95", "queries"]  # fmt: skip
+        common.print_table(title, header, rows, markdown=args.markdown, load=True)
+
+    outcomes = [r[0] for r in warm + alone + raced] + [r[1] for r in arrived]
+    errors = [verdict for verdict in outcomes if verdict.startswith("error")]
     problems = check_levels()
-    accepted = sum(r[0] == "accepted" for r in alone + raced)
-    held = Job.objects.filter(team=team, prompt__startswith="bench race").count()
-    if held < accepted:
-        problems.append(f"{accepted} accepted but {held} jobs saved")
+    accepted = sum(verdict == "accepted" for verdict in outcomes)
+    saved = Job.objects.filter(
+        Q(prompt__startswith="bench race") | Q(prompt__startswith="bench arrival")
+    ).count()
+    if saved != accepted:
+        problems.append(f"{accepted} accepted but {saved} jobs saved")
     for problem in errors[:5] + problems:
         print(f"PROBLEM: {problem}")
     verdict = "no level over its limit, roll-up equals the ledger, no errors"
-    print(f"\n{accepted} of {len(alone) + len(raced)} submits accepted; " + (
+    print(f"\n{accepted} of {len(outcomes)} submits accepted; " + (
         verdict if not errors and not problems else "checks FAILED"
     ))  # fmt: skip
     print(f"load average at the end: {common.loadavg()}")

@@ -67,42 +67,46 @@ def budget_for(user) -> Budget:
 
 
 def budget_reserve(
-    *, owner, team: Team | None, token=None, estimate: Decimal, count: int = 1
+    *,
+    owner,
+    team: Team | None,
+    token=None,
+    estimate: Decimal,
+    count: int = 1,
+    placed: bool = False,
 ) -> None:
     """Check that `estimate` fits every budget that applies, holding their rows until the
-    caller's transaction ends. Must run inside transaction.atomic(), before the job (and its
-    hold) is saved. For a group of `count` jobs (services.groups), `estimate` is the sum of
-    their estimates: it is checked against each level at once, under one lock of the rows,
-    so the group fits as a whole or is refused as a whole, never job by job.
+    caller's transaction ends. Must run inside transaction.atomic(). For a group of `count`
+    jobs (services.groups), `estimate` is the sum of their estimates: it is checked against each
+    level at once, under one lock of the rows, so the group fits as a whole or is refused as a
+    whole, never job by job.
 
-    1. Find the rows that apply (organization, team, member in team, personal, token), making
-       the personal one if need be.
-    2. Lock them and read them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE:
-       PostgreSQL locks the rows in that order, so submits that share a level run this check
-       one at a time, and two submits never wait for each other in a circle (on SQLite an
-       UPDATE of the rows takes the database's write lock first). One statement, not an
+    `placed`: the caller has saved the job (with `hold=estimate`) in this transaction already,
+    so the holds read in step 3 include it. job_create does so: the rows are then locked only
+    for this check and the commit, not for the job's insert too, and every submit waiting on the
+    organization's row waits that much less (bench/budgets.py). Without it (a group), the caller
+    saves the jobs after this check, still under the lock. Either way the next submit sees them
+    once this transaction commits, and a refusal rolls back whatever the caller saved.
+
+    1. Lock the rows that apply (organization, team, member in team, personal, token) and read
+       them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE: PostgreSQL locks the
+       rows in that order, so submits that share a level run this check one at a time, and two
+       submits never wait for each other in a circle (on SQLite an UPDATE of the rows takes the
+       database's write lock first). One statement, not a lookup and then a lock, nor an
        UPDATE per row: every round trip made while holding the organization's row is paid by
-       every submit queued behind it (bench/budgets.py).
-    3. Read each level's spend in its own period and the holds of live jobs charged there.
-    4. Refuse, naming the first level that is short (and by how much), if spent + held +
-       estimate exceeds its limit. The caller saves the job with `hold=estimate` (a group's
-       jobs each with their own estimate); the next submit sees them once this transaction
-       commits.
+       every submit queued behind it. A person with no personal row yet gets one (with the
+       studio's default limit) and the rows are locked again.
+    2. Read each level's spend in its own period and the holds of live jobs charged there.
+    3. Refuse, naming the first level that is short (and by how much), if spent + held +
+       estimate (+ nothing more if it is `placed`: it is among the holds) exceeds its limit.
     """
-    budget_for(owner)
-    applying = selectors.budgets_applying(owner=owner, team=team, token=token)
     now = timezone.now()
-    if connection.vendor == "sqlite":
-        # SQLite ignores FOR UPDATE; a write takes its database lock before anything is read.
-        Budget.objects.filter(pk__in=[b.pk for b in applying]).update(locked_at=now)
     # A limit changed while we waited for a lock is read as committed (READ COMMITTED re-reads
     # a locked row's newest version).
-    budgets = list(
-        Budget.objects.filter(pk__in=[b.pk for b in applying])
-        .select_related("team", "user", "token")
-        .order_by("level", "pk")
-        .select_for_update(of=("self",), no_key=True)
-    )
+    budgets = _budgets_locked(owner=owner, team=team, token=token, now=now)
+    if not any(b.level == Budget.Level.PERSONAL for b in budgets):
+        budget_for(owner)
+        budgets = _budgets_locked(owner=owner, team=team, token=token, now=now)
     checked = []
     for budget in budgets:
         if budget.limit is None:
@@ -111,8 +115,19 @@ def budget_reserve(
             continue  # a team job is charged to the team, not to the personal space
         checked.append(budget)
     for status in selectors.budget_statuses(checked, viewer=owner, now=now):
-        if estimate > status.left:
-            raise OverBudgetError(estimate=estimate, left=status.left, status=status, count=count)
+        # What was left before this submit: a placed job's own hold is among the holds read.
+        left = status.left + estimate if placed else status.left
+        if estimate > left:
+            raise OverBudgetError(estimate=estimate, left=left, status=status, count=count)
+
+
+def _budgets_locked(*, owner, team: Team | None, token, now) -> list[Budget]:
+    """The budget rows that apply (selectors.budgets_applying's), locked in their order."""
+    rows = selectors.budgets_applying_query(owner=owner, team=team, token=token)
+    if connection.vendor == "sqlite":
+        # SQLite ignores FOR UPDATE; a write takes its database lock before anything is read.
+        rows.update(locked_at=now)
+    return list(rows.order_by("level", "pk").select_for_update(of=("self",), no_key=True))
 
 
 def _limit_words(limit, period) -> str:

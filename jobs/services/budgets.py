@@ -67,38 +67,32 @@ def budget_for(user) -> Budget:
 
 
 def budget_reserve(
-    *,
-    owner,
-    team: Team | None,
-    token=None,
-    estimate: Decimal,
-    count: int = 1,
-    placed: bool = False,
+    *, owner, team: Team | None, token=None, estimate: Decimal, count: int = 1
 ) -> None:
     """Check that `estimate` fits every budget that applies, holding their rows until the
-    caller's transaction ends. Must run inside transaction.atomic(). For a group of `count`
-    jobs (services.groups), `estimate` is the sum of their estimates: it is checked against each
-    level at once, under one lock of the rows, so the group fits as a whole or is refused as a
-    whole, never job by job.
+    caller's transaction ends. Must run inside transaction.atomic(), before the job (and its
+    hold) is saved. For a group of `count` jobs (services.groups), `estimate` is the sum of
+    their estimates: it is checked against each level at once, under one lock of the rows,
+    so the group fits as a whole or is refused as a whole, never job by job.
 
-    `placed`: the caller has saved the job (with `hold=estimate`) in this transaction already,
-    so the holds read in step 3 include it. job_create does so: the rows are then locked only
-    for this check and the commit, not for the job's insert too, and every submit waiting on the
-    organization's row waits that much less (bench/budgets.py). Without it (a group), the caller
-    saves the jobs after this check, still under the lock. Either way the next submit sees them
-    once this transaction commits, and a refusal rolls back whatever the caller saved.
+    Every submit in the studio locks the organization's row, so whatever happens between this
+    lock and the caller's commit is paid by every submit queued behind it (bench/budgets.py):
+    one statement locks, one statement reads, and the holds are read from HeldTotal's few
+    rows, not summed over every live job.
 
     1. Lock the rows that apply (organization, team, member in team, personal, token) and read
        them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE: PostgreSQL locks the
        rows in that order, so submits that share a level run this check one at a time, and two
        submits never wait for each other in a circle (on SQLite an UPDATE of the rows takes the
-       database's write lock first). One statement, not a lookup and then a lock, nor an
-       UPDATE per row: every round trip made while holding the organization's row is paid by
-       every submit queued behind it. A person with no personal row yet gets one (with the
+       database's write lock first). A person with no personal row yet gets one (with the
        studio's default limit) and the rows are locked again.
-    2. Read each level's spend in its own period and the holds of live jobs charged there.
+    2. Read each level's spend in its own period and the holds of live jobs charged there
+       (selectors.budget_usage: one statement on PostgreSQL).
     3. Refuse, naming the first level that is short (and by how much), if spent + held +
-       estimate (+ nothing more if it is `placed`: it is among the holds) exceeds its limit.
+       estimate exceeds its limit. The caller saves the job with `hold=estimate` (a group's
+       jobs each with their own estimate), and the jobs table's trigger adds it to HeldTotal
+       (after this lock: a transaction that holds a HeldTotal row never waits for a budget
+       row); the next submit sees it once this transaction commits.
     """
     now = timezone.now()
     # A limit changed while we waited for a lock is read as committed (READ COMMITTED re-reads
@@ -115,10 +109,8 @@ def budget_reserve(
             continue  # a team job is charged to the team, not to the personal space
         checked.append(budget)
     for status in selectors.budget_statuses(checked, viewer=owner, now=now):
-        # What was left before this submit: a placed job's own hold is among the holds read.
-        left = status.left + estimate if placed else status.left
-        if estimate > left:
-            raise OverBudgetError(estimate=estimate, left=left, status=status, count=count)
+        if estimate > status.left:
+            raise OverBudgetError(estimate=estimate, left=status.left, status=status, count=count)
 
 
 def _budgets_locked(*, owner, team: Team | None, token, now) -> list[Budget]:

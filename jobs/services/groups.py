@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from jobs.models import Job, JobGroup, VideoModel
 
-from .budgets import OverBudgetError, budget_reserve
+from .budgets import budget_reserve
 from .limits import (
     GroupSizeError,
     active_jobs_check,
@@ -87,19 +87,16 @@ def job_group_create(
        that is not allowed), that the team's storage is not full (StorageQuotaError), and count
        the group as one submit against the per-minute rate (SubmitRateLimitedError).
     2. Read every job's estimate in one query.
-    3. In one transaction: lock the owner's row and check the cap on active submits, where
-       the group counts as one (TooManyActiveJobsError).
+    3. In one transaction: lock the budget rows that apply, in their fixed order, once, and
+       check the SUM of the estimates against each level at once (OverBudgetError names the
+       level that is short and by how much); then, still under the owner's personal row
+       lock, check the cap on active submits, where the group counts as one
+       (TooManyActiveJobsError).
     4. Save the group and its jobs (one INSERT), each with its own estimate as its hold, its
        place in the group, its turn in the fair queue (consecutive rounds, as a person's
-       separate submits would take) and, if any, its copy of the image.
-    5. Then, as job_create does, lock the budget rows that apply, in their fixed order, once,
-       and check every level with the jobs' holds among its holds: the SUM of the estimates
-       against each level at once (OverBudgetError names the level that is short and by how
-       much; the group and its jobs are rolled back and their images deleted). Saving first
-       takes the holds' totals (HeldTotal, by the jobs table's trigger) before the budget
-       rows, in the same order as every submit, so two submits never wait for each other.
-    6. Send a turn for each job after commit. If Redis is away then, the jobs stay saved and
-       queued, and the sweeper sends them later.
+       separate submits would take) and, if any, its copy of the image; send a turn for each
+       after commit. If
+       Redis is away then, the jobs stay saved and queued, and the sweeper sends them later.
     """
     group_size_check(kind=kind, count=len(specs))
     if group is not None and (group.kind, group.owner_id, group.team_id) != (
@@ -120,6 +117,9 @@ def job_group_create(
         image_bytes, image_name = image.read(), image.name.rsplit("/", 1)[-1]
     with transaction.atomic():
         owner_lock(owner=owner)
+        budget_reserve(
+            owner=owner, team=team, token=token, estimate=sum(estimates), count=len(specs)
+        )
         active_jobs_check(user=owner, counted_group=group)
         if group is None:
             group = JobGroup.objects.create(kind=kind, owner=owner, team=team, token=token)
@@ -156,20 +156,6 @@ def job_group_create(
                 job.stored_bytes = len(image_bytes)
             jobs.append(job)
         Job.objects.bulk_create(jobs)
-        try:
-            budget_reserve(
-                owner=owner,
-                team=team,
-                token=token,
-                estimate=sum(estimates),
-                count=len(specs),
-                placed=True,
-            )
-        except OverBudgetError:
-            for job in jobs:
-                if job.input_image:
-                    job.input_image.delete(save=False)  # its row is rolled back
-            raise
         for job in jobs:
             run_message_send_on_commit(job_id=job.pk, stamp=now)
     group.created_jobs = jobs

@@ -10,7 +10,7 @@ from django.utils import timezone
 from jobs import metrics
 from jobs.models import Job, JobGroup
 
-from .budgets import OverBudgetError, budget_reserve, estimate_for
+from .budgets import budget_reserve, estimate_for
 from .files import job_files_delete
 from .limits import (
     active_jobs_check,
@@ -54,56 +54,48 @@ def job_create(
        (SubmitRateLimitedError).
     2. In one transaction: lock the owner's row (FOR NO KEY UPDATE: their account's deletion,
        which locks it FOR UPDATE, goes first or waits; a submit that finds it gone gets
-       AccountGoneError rather than a broken reference; their own submits take turns here),
-       and check the cap on queued and running jobs (TooManyActiveJobsError).
+       AccountGoneError rather than a broken reference), lock the budget rows that apply in
+       their fixed order and check the estimate fits each (OverBudgetError names the level
+       that is short), then, still under the owner's row lock, check the cap on queued and
+       running jobs (TooManyActiveJobsError).
     3. Save the job with its hold (and, from the API, where its webhook goes), its turn in the
-       fair queue (queue.queue_round_next, under the owner's row lock) and its input image
-       with its size (stored_bytes).
-    4. Only then lock the budget rows that apply, in their fixed order, and check that every
-       level has room for what is spent and held there, this job's hold included
-       (OverBudgetError names the level that is short; the job is rolled back and its image
-       deleted). Saving the job first keeps the budget rows, the organization's above all,
-       which every submit in the studio takes, locked only for the check and the commit
-       (bench/budgets.py, BENCHMARKS.md).
-    5. Send a generate message after commit. If Redis is away then, the job stays saved and
-       queued, and the sweeper sends it once Redis is back (messages.py).
+       fair queue (queue.queue_round_next, under the owner's row lock), its input image with
+       its size (stored_bytes), and send a generate message after commit. Saving it adds its
+       hold to HeldTotal (the jobs table's trigger), which the next submit's check reads once
+       this one commits. If Redis is away then, the job stays saved and queued, and the
+       sweeper sends it once Redis is back (messages.py).
     """
     charge_check(user=owner, team=team)
     model_available_check(user=owner, model=model, team=team)
     storage_quota_check(team=team)
     submit_rate_check(user=owner)
     estimate = estimate_for(model)
-    job = Job(
-        owner=owner,
-        team=team,
-        token=token,
-        prompt=prompt,
-        model=model,
-        size=size,
-        seconds=seconds,
-        response_format=response_format,
-        hold=estimate,
-        webhook_url=webhook_url,
-        api_base_url=api_base_url if webhook_url else "",
-        group=group,
-        group_position=group_position if group is not None else None,
-    )
-    try:
-        with transaction.atomic():
-            owner_lock(owner=owner)
-            active_jobs_check(user=owner)
-            job.queue_round = queue_round_next(owner=owner)[0]
-            job.enqueued_at = timezone.now()
-            if image is not None:
-                job.input_image.save(image.name.rsplit("/", 1)[-1], image, save=False)
-                job.stored_bytes = image.size
-            job.save()
-            budget_reserve(owner=owner, team=team, token=token, estimate=estimate, placed=True)
-            run_message_send_on_commit(job_id=job.pk, stamp=job.enqueued_at)
-    except OverBudgetError:
-        if job.input_image:
-            job.input_image.delete(save=False)  # the row that named it was rolled back
-        raise
+    with transaction.atomic():
+        owner_lock(owner=owner)
+        budget_reserve(owner=owner, team=team, token=token, estimate=estimate)
+        active_jobs_check(user=owner)
+        job = Job(
+            owner=owner,
+            team=team,
+            token=token,
+            prompt=prompt,
+            model=model,
+            size=size,
+            seconds=seconds,
+            response_format=response_format,
+            hold=estimate,
+            queue_round=queue_round_next(owner=owner)[0],
+            enqueued_at=timezone.now(),
+            webhook_url=webhook_url,
+            api_base_url=api_base_url if webhook_url else "",
+            group=group,
+            group_position=group_position if group is not None else None,
+        )
+        if image is not None:
+            job.input_image.save(image.name.rsplit("/", 1)[-1], image, save=False)
+            job.stored_bytes = image.size
+        job.save()
+        run_message_send_on_commit(job_id=job.pk, stamp=job.enqueued_at)
     return job
 
 

@@ -114,16 +114,16 @@ def test_fifty_submits_from_ten_members_fit_the_team_budget_exactly(people):
     assert levels_over() == []
 
 
-# --- The organization's last cents, with the job saved before the budget rows are locked ---------
+# --- The organization's last cents, from submits charged everywhere ------------------------------
 
 
 def test_racing_submits_with_images_fill_the_organization_budget_and_leave_nothing_when_refused(
     people, media_root
 ):
-    """job_create saves the job (and its image) before it locks the budget rows, so the rows are
-    held only for the check and the commit: a refused submit must still leave no job, no hold
-    and no file, and the accepted ones must fit the organization's limit exactly, whatever
-    team or personal space each is charged to."""
+    """Every submit locks the organization's row and reads its holds from HeldTotal (the jobs
+    table's trigger) rather than from the live jobs: the accepted ones must still fit the
+    organization's limit exactly, whatever team or personal space each is charged to, and a
+    refused one must leave no job, no hold and no file."""
     model = three_cent_model()
     members = people("member", 12)
     design = team_with_members("Design", members[:6])

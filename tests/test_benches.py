@@ -32,7 +32,7 @@ BENCHES = {
     "memory": [r"\| url +\| +2\.0 \| +2\.0 \| yes", r"\| b64_json +\| 2\.0 +\| +2\.0 \| yes",
                r"Posters made: 4 of 4", r"stored files intact, posters made: yes"],
     "polling": [r"\| status poll, version current: 204 \|.*204 100%",
-                r"\| same, a teammate's team job: 204 \|.*204 100%",
+                r"\| same, a teammate's team job: 204 +\|.*204 100%",
                 r"20 watchers polling every 2 s", r"all answered 200/204/286, no errors"],
     "review": [r"seeding 20 users and 2,000 jobs", r"2,000 ledger entries",
                r"\nreview +month \d{4}-\d\d ", r"\nreconciliation +month"],

@@ -1,5 +1,6 @@
-"""How long does a submit's budget check take with every level in play, 50 submits racing?
-(issue 21: p95 of services.job_create ≤ 50 ms under 50 racing submits.)
+"""How long does a submit's budget check take with every level in play, 50 submits racing, and
+under a steady 100 submits a second? (issue 21: p95 of services.job_create ≤ 50 ms under 50
+racing submits; issue 25: a submit's p95 ≤ 100 ms while 100 a second arrive.)
 
     .venv/bin/python bench/budgets.py            # 100,000 entries, 1,000 users, 50 teams
     .venv/bin/python bench/budgets.py --tiny     # a check in seconds (tests/test_benches.py)
@@ -18,12 +19,26 @@
    `--rounds` rounds of `--racers` threads released together, each thread with its own
    connection. The check alone (services.budgets.budget_reserve, as job_create calls it, lock
    waits included) is timed by wrapping it. Prints p50, p95 and max of each, and the SQL.
-4. Checks that no level is over its limit and that the roll-up still equals the ledger; exits
-   non-zero otherwise.
+4. Then `--rate` submits a second for `--duration` seconds, arriving on a fixed schedule
+   whether or not the earlier ones are done (an open loop, as people's presses are), taken by
+   `--threads` threads (as many web processes, each with its connection), from every seeded
+   person at random across all the teams: two in five through the API's real view
+   (POST /v1/openai/videos/generations?async=true with the person's team token, through every
+   middleware, in-process with Django's test client), two in five through services.job_create
+   with the team token, one in five charged to the person's personal space. One person in ten has
+   a member budget that is already spent, so their team submits are refused. Prints each path's
+   server time (p50, p95, max), how late submits started behind their schedule, and the
+   accepted and refused counts.
+5. Checks that no level is over its limit, that the roll-up still equals the ledger and that
+   every accepted submit saved its job; exits non-zero otherwise.
 """
 
 import argparse
+import json
+import logging
 import os
+import queue
+import random
 import subprocess
 import tempfile
 import threading
@@ -33,6 +48,7 @@ from decimal import Decimal
 import common
 
 TINY = {"entries": 2_000, "users": 100, "teams": 5, "live": 60, "rounds": 1, "racers": 20,
+        "rate": 20, "duration": 2, "threads": 8, "processes": 2,
         "database": "videostudio_budgets_tiny"}  # fmt: skip
 MODELS = [  # id, top price, share of the seeded jobs
     ("kling/kling-2.1-standard", "0.50", 5),
@@ -272,6 +288,24 @@ def _seed_jobs(cursor, *, entries: int, live: int) -> None:
 class Timings(threading.local):
     check_ms: float | None = None
     queries: int = 0
+    held_ms: float = 0.0  # from the budget rows' lock to the commit: what others wait for
+
+
+def counted(execute, sql, params, many, context):
+    """Count the submit's queries, and time how long it holds the budget rows (the
+    organization's among them): from the locking SELECT's answer to the commit."""
+    from django.db import transaction
+
+    TIMINGS.queries += 1
+    result = execute(sql, params, many, context)
+    if "FOR NO KEY UPDATE" in sql and '"jobs_budget"' in sql:
+        locked = time.perf_counter()
+
+        def committed():
+            TIMINGS.held_ms = (time.perf_counter() - locked) * 1000
+
+        transaction.on_commit(committed)
+    return result
 
 
 TIMINGS = Timings()
@@ -293,20 +327,17 @@ def instrument() -> None:
     lifecycle.budget_reserve = timed
 
 
-def one_submit(owner, team, token, n) -> tuple[str, float, float, int]:
-    """(accepted / refused / error: ..., job_create ms, check ms, queries) for one submit."""
+def one_submit(owner, team, token, n) -> tuple[str, float, float, int, float]:
+    """(accepted / refused / error: ..., job_create ms, check ms, queries, ms the budget rows
+    were held) for one submit."""
     from django.db import connection
 
     from jobs import services
 
-    def count(execute, sql, params, many, context):
-        TIMINGS.queries += 1
-        return execute(sql, params, many, context)
-
-    TIMINGS.check_ms, TIMINGS.queries = None, 0
+    TIMINGS.check_ms, TIMINGS.queries, TIMINGS.held_ms = None, 0, 0.0
     started = time.perf_counter()
     try:
-        with connection.execute_wrapper(count):
+        with connection.execute_wrapper(counted):
             services.job_create(
                 owner=owner, team=team, token=token, prompt=f"bench race {n}",
                 model=SUBMIT_MODEL, size="auto", seconds="5", response_format="url",
@@ -317,7 +348,7 @@ def one_submit(owner, team, token, n) -> tuple[str, float, float, int]:
     except Exception as exc:
         verdict = f"error: {type(exc).__name__}: {exc}"
     elapsed = (time.perf_counter() - started) * 1000
-    return verdict, elapsed, TIMINGS.check_ms or 0.0, TIMINGS.queries
+    return verdict, elapsed, TIMINGS.check_ms or 0.0, TIMINGS.queries, TIMINGS.held_ms
 
 
 def racing(submitters, racers: int, round_no: int) -> list[tuple]:
@@ -348,6 +379,155 @@ def summary(name: str, results: list[tuple], column: int) -> list[str]:
     queries = sorted(r[3] for r in results)[len(results) // 2]
     return [name, f"{len(results)}", f"{accepted}", f"{common.percentile(values, 0.5):.1f}",
             f"{common.percentile(values, 0.95):.1f}", f"{max(values):.1f}", f"{queries}"]  # fmt: skip
+
+
+def one_api_submit(client, token_key: str, n) -> tuple[str, float, float, int, float]:
+    """One submit through the API's real view and every middleware, as one_submit returns it."""
+    from django.db import connection
+
+    TIMINGS.check_ms, TIMINGS.queries, TIMINGS.held_ms = None, 0, 0.0
+    body = json.dumps({"model": SUBMIT_MODEL, "prompt": f"bench arrival {n}", "seconds": "5"})
+    started = time.perf_counter()
+    try:
+        with connection.execute_wrapper(counted):
+            response = client.post(
+                "/v1/openai/videos/generations?async=true", body,
+                content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_key}",
+            )  # fmt: skip
+        if response.status_code == 202:
+            verdict = "accepted"
+        elif response.status_code in (402, 403, 429):
+            verdict = "refused"
+        else:
+            verdict = f"error: HTTP {response.status_code}: {response.content[:200]!r}"
+    except Exception as exc:
+        verdict = f"error: {type(exc).__name__}: {exc}"
+    elapsed = (time.perf_counter() - started) * 1000
+    return verdict, elapsed, TIMINGS.check_ms or 0.0, TIMINGS.queries, TIMINGS.held_ms
+
+
+def spend_member_budgets(people) -> int:
+    """Make one person in ten's member budget already spent: its limit what it has used plus
+    $0.25, less than a submit's $0.50 hold, so their team submits are refused at that level
+    (and the bench sees refusals as well as acceptances) while no level is over."""
+    from jobs import selectors
+    from jobs.models import Budget
+
+    spent = [
+        budget
+        for budget in Budget.objects.filter(level=Budget.Level.MEMBER)
+        .select_related("team", "user")
+        .order_by("user_id")[::10]
+    ]
+    for status in selectors.budget_statuses(spent):
+        limit = (status.used + Decimal("0.25")).quantize(Decimal("0.01"))
+        Budget.objects.filter(pk=status.budget.pk).update(limit=limit)
+    return len(spent)
+
+
+def arrivals(people, *, rate: int, duration: float, threads: int, processes: int) -> list[tuple]:
+    """Submits arriving at `rate` a second for `duration` seconds, on a fixed schedule, taken by
+    `processes` processes of `threads` threads each (this file with --arrive: as several web
+    processes, not one Python process's threads sharing its interpreter lock); (path,
+    verdict, server ms, check ms, queries, ms late) for each."""
+    import sys
+
+    from django.db import connections
+
+    # The racers' connections stay open in this process's pool: closed, so that the arrival
+    # processes' connections and everyone else's fit under max_connections.
+    connections.close_all()
+    connections["default"].close_pool()
+    spec = {"rate": rate, "duration": duration, "threads": max(1, threads // processes),
+            "processes": processes, "start": time.time() + 3.0 + processes}  # fmt: skip
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--arrive", json.dumps({**spec, "index": index})],
+            env={**os.environ, "DATABASE_POOL_SIZE": str(spec["threads"] + 1)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(processes)
+    ]
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        results += [tuple(json.loads(line[7:])) for line in out.splitlines()
+                    if line.startswith("RESULT ")]  # fmt: skip
+        if child.returncode:
+            results.append(("api", f"error: arrival process exited {child.returncode}", 0, 0, 0, 0))
+    return results
+
+
+def arrive(spec: dict) -> None:
+    """--arrive: one process's share of the arrivals (every `processes`-th, from `index`), on
+    the schedule its parent fixed, each printed as a RESULT line of JSON."""
+    from django.db import connections
+    from django.test import Client
+
+    from jobs.models import ApiToken
+
+    instrument()
+    people = [
+        (token.user, token.team, token)
+        for token in ApiToken.objects.select_related("user", "team").order_by("user")
+    ]
+    rng = random.Random(25)
+    total = int(spec["rate"] * spec["duration"])
+    paths = ["api", "api", "team", "team", "personal"]
+    plan = [(paths[n % len(paths)], rng.choice(people)) for n in range(total)]
+    mine = range(spec["index"], total, spec["processes"])
+    due: queue.Queue = queue.Queue()
+    results = []
+    connections.close_all()
+
+    def work():
+        client = Client(HTTP_HOST="127.0.0.1")
+        try:
+            while (item := due.get()) is not None:
+                n, at = item
+                path, (owner, team, token) = plan[n]
+                late = (time.time() - at) * 1000
+                if path == "api":
+                    result = one_api_submit(client, str(owner.pk), n)
+                elif path == "team":
+                    result = one_submit(owner, team, token, f"arrival {n}")
+                else:
+                    result = one_submit(owner, None, None, f"arrival {n}")
+                results.append((path, *result, late))
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=work) for _ in range(spec["threads"])]
+    for worker in workers:
+        worker.start()
+    for n in mine:
+        at = spec["start"] + n / spec["rate"]
+        delay = at - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        due.put((n, at))
+    for _ in workers:
+        due.put(None)
+    for worker in workers:
+        worker.join()
+    for result in results:
+        print("RESULT " + json.dumps(result), flush=True)
+
+
+def arrival_summary(name: str, results: list[tuple]) -> list[str]:
+    values = [r[2] for r in results]
+    checks = [r[3] for r in results]
+    held = [r[5] for r in results if r[5]] or [0.0]
+    late = [r[6] for r in results]
+    accepted = sum(r[1] == "accepted" for r in results)
+    refused = sum(r[1] == "refused" for r in results)
+    queries = sorted(r[4] for r in results)[len(results) // 2]
+    return [name, f"{len(results)}", f"{accepted}", f"{refused}",
+            f"{common.percentile(values, 0.5):.1f}", f"{common.percentile(values, 0.95):.1f}",
+            f"{max(values):.1f}", f"{common.percentile(checks, 0.95):.1f}",
+            f"{common.percentile(held, 0.5):.1f} / {common.percentile(held, 0.95):.1f}",
+            f"{common.percentile(late, 0.95):.1f}", f"{queries}"]  # fmt: skip
 
 
 def check_levels() -> list[str]:
@@ -402,6 +582,11 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=3_000, help="live jobs holding money")
     parser.add_argument("--racers", type=int, default=50, help="submits released together")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of racing submits")
+    parser.add_argument("--rate", type=int, default=100, help="submits arriving a second")
+    parser.add_argument("--duration", type=float, default=30, help="seconds of arrivals")
+    parser.add_argument("--threads", type=int, default=32, help="threads taking arrivals, in all")
+    parser.add_argument("--processes", type=int, default=4, help="processes taking arrivals")
+    parser.add_argument("--arrive", help=argparse.SUPPRESS)  # one process's share (internal)
     parser.add_argument("--markdown", action="store_true", help="tables for BENCHMARKS.md")
     common.add_tiny_option(
         parser,
@@ -409,6 +594,11 @@ def main() -> None:
         f" {TINY['racers']} racing submits, its own database ({TINY['database']})",
     )
     args = common.parse_args(parser, TINY)
+    if args.arrive:  # a child of arrivals(): Django's settings are in the environment
+        common.django_setup({})
+        logging.getLogger("django.request").setLevel(logging.ERROR)
+        arrive(json.loads(args.arrive))
+        return
     common.check_database_name(args.database)
     common.ensure_database(args.database, reseed=True, statement_timeout="120s")
     with tempfile.TemporaryDirectory(prefix="bench-budgets-") as directory:
@@ -419,11 +609,12 @@ def main() -> None:
                     "DATABASE_URL": f"{common.SERVER_URL}/{args.database}",
                     "REDIS_URL": redis_url,
                     # One connection per racing thread, as 50 web processes would each have.
-                    "DATABASE_POOL_SIZE": str(args.racers + 5),
+                    "DATABASE_POOL_SIZE": str(max(args.racers, args.threads) + 5),
                     # The per-minute rate and the active-job cap are Redis counters and a count
                     # of the person's jobs, not the budget check; off, so every submit reaches it.
                     "JOB_SUBMITS_PER_MINUTE": "0",
                     "JOB_ACTIVE_LIMIT": "0",
+                    "GATEWAY_REQUESTS_PER_MINUTE": "0",
                     "DJANGO_DEBUG": "false",
                     "LOG_LEVEL": "WARNING",
                     "MEDIA_ROOT": directory,
@@ -437,10 +628,13 @@ def main() -> None:
 
 def bench(args) -> bool:
     from django.db import connection
+    from django.db.models import Q
 
     from jobs.models import ApiToken, Job, Team
 
     common.migrate()
+    # Each refused API submit is a 402, which django.request logs as a warning: not news here.
+    logging.getLogger("django.request").setLevel(logging.ERROR)
     print(
         f"seeding {args.users:,} users in {args.teams} teams, {args.entries:,} ledger entries"
         f" this month and {args.live:,} live jobs into {args.database} ..."
@@ -468,8 +662,8 @@ def bench(args) -> bool:
         f" token, on {SUBMIT_MODEL} (holds $0.50); levels locked: organization, team, member,"
         " personal, token"
     )
-    for n in range(5):  # warm-up: connections, the ORM's caches
-        one_submit(*submitters[n % len(submitters)], f"warm {n}")
+    # Warm-up: connections, the ORM's caches.
+    warm = [one_submit(*submitters[n % len(submitters)], f"warm {n}") for n in range(5)]
     alone = [one_submit(*submitters[n % len(submitters)], f"alone {n}") for n in range(50)]
     raced = []
     for round_no in range(args.rounds):
@@ -477,8 +671,10 @@ def bench(args) -> bool:
     rows = [
         summary("job_create, one at a time", alone, 1),
         summary("  the check alone", alone, 2),
+        summary("  the budget rows held", alone, 4),
         summary(f"job_create, {args.racers} racing", raced, 1),
         summary("  the check alone", raced, 2),
+        summary("  the budget rows held", raced, 4),
     ]
     title = (
         f"Submit-time budget check, every level set ({args.rounds} rounds of {args.racers}"
@@ -487,16 +683,57 @@ def bench(args) -> bool:
     header = ["what", "submits", "accepted", "p50 ms", "p95 ms", "max ms", "queries"]
     common.print_table(title, header, rows, markdown=args.markdown, load=True)
 
-    errors = [r[0] for r in alone + raced if r[0].startswith("error")]
+    arrived = []
+    if args.rate > 0:
+        people = [
+            (token.user, token.team, token)
+            for token in ApiToken.objects.select_related("user", "team").order_by("user")
+        ]
+        spent = spend_member_budgets(people)
+        print(
+            f"\narrivals: {args.rate} submits a second for {args.duration:g} s from all"
+            f" {len(people):,} people in {args.teams} teams, taken by {args.processes} processes"
+            f" of {max(1, args.threads // args.processes)} threads;"
+            f" {spent} member budgets already spent (their team submits are refused)"
+        )
+        arrived = arrivals(
+            people,
+            rate=args.rate,
+            duration=args.duration,
+            threads=args.threads,
+            processes=args.processes,
+        )
+        rows = [
+            arrival_summary(name, [r for r in arrived if r[0] == path])
+            for path, name in [
+                ("api", "API view, team token (5 levels)"),
+                ("team", "job_create, team token (5 levels)"),
+                ("personal", "job_create, personal (2 levels)"),
+            ]
+        ]
+        rows.append(arrival_summary("all", arrived))
+        title = (
+            f"{args.rate} submits a second for {args.duration:g} s, every level set (ms,"
+            " in-process server time; check: budget_reserve, lock waits included; rows held:"
+            " from the budget rows' lock to the commit; late: p95 of the start behind schedule)"
+        )
+        header = ["path", "submits", "accepted", "refused", "p50 ms", "p95 ms", "max ms",
+                  "check p95", "rows held p50 / p95", "late p95", "queries"]  # fmt: skip
+        common.print_table(title, header, rows, markdown=args.markdown, load=True)
+
+    outcomes = [r[0] for r in warm + alone + raced] + [r[1] for r in arrived]
+    errors = [verdict for verdict in outcomes if verdict.startswith("error")]
     problems = check_levels()
-    accepted = sum(r[0] == "accepted" for r in alone + raced)
-    held = Job.objects.filter(team=team, prompt__startswith="bench race").count()
-    if held < accepted:
-        problems.append(f"{accepted} accepted but {held} jobs saved")
+    accepted = sum(verdict == "accepted" for verdict in outcomes)
+    saved = Job.objects.filter(
+        Q(prompt__startswith="bench race") | Q(prompt__startswith="bench arrival")
+    ).count()
+    if saved != accepted:
+        problems.append(f"{accepted} accepted but {saved} jobs saved")
     for problem in errors[:5] + problems:
         print(f"PROBLEM: {problem}")
     verdict = "no level over its limit, roll-up equals the ledger, no errors"
-    print(f"\n{accepted} of {len(alone) + len(raced)} submits accepted; " + (
+    print(f"\n{accepted} of {len(outcomes)} submits accepted; " + (
         verdict if not errors and not problems else "checks FAILED"
     ))  # fmt: skip
     print(f"load average at the end: {common.loadavg()}")

@@ -7,10 +7,10 @@
    seeded with `--people` (1,000) people and `--queued` (10,000) jobs queued as job_create
    would have given them rounds (each person's next job one round later), over `--history`
    (50,000) finished jobs. Times `--samples` (200) of each: the fair claim
-   (queue.job_claim_next, the SELECT ... FOR UPDATE SKIP LOCKED and the conditional UPDATE,
-   committed), the old first-in-first-out claim of a named job (one conditional UPDATE by
+   (queue.job_claim_next: on PostgreSQL one UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
+   LOCKED) RETURNING *, committed), the old first-in-first-out claim of a named job (one conditional UPDATE by
    primary key) for comparison, and a submit's round (queue.queue_round_next). Prints the
-   claim's query plan.
+   plan of the claim's SELECT (its subquery).
 2. A run with real workers: the bundled simulator (`--latency` s per call) and one generate
    worker (threads, `--concurrency`) on Redis database 10. One person submits a batch of
    `--batch` (100) jobs, `--others` (20) people one job each behind it; once every slot is busy,
@@ -53,7 +53,8 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency", type=float, default=2.0)
-    parser.set_defaults(database=DATABASE, redis_url=REDIS_URL)
+    parser.add_argument("--database", default=DATABASE, help="the bench's own database")
+    parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database it may empty")
     common.add_tiny_option(parser, "200 jobs queued by 20 people, a batch of 10 on 2 slots")
     args = common.parse_args(parser, TINY)
     common.check_database_name(args.database)

@@ -10,7 +10,9 @@ and a p99 of 100 ms or less at 500 polls a second (1,000 pages polling every 2 s
 1. Data. A database of its own, `videostudio_polling` on 127.0.0.1:5432 (made and migrated on
    the first run, reused after), with 1,000 users who each watch one live job (500 running,
    500 queued), 200,000 older finished jobs around them, and recent successes for the typical
-   wait. Every server start makes fresh sessions for the 1,000, server-side (SessionStore, as a
+   wait. The watchers are in teams of two, and each running job is charged to its owner's
+   team, so the team's other member watches it too: the poll of a team job by a member who is
+   not its owner, whose permission is their current membership (issue 25). Every server start makes fresh sessions for the 1,000, server-side (SessionStore, as a
    log-in does), and reads each one's status poll URL off its job page, rendered in-process
    (the version, the poll pass and the typical wait, exactly as htmx will ask); the cookies
    and that URL go to the load tool. Redis database 8 holds
@@ -23,8 +25,8 @@ and a p99 of 100 ms or less at 500 polls a second (1,000 pages polling every 2 s
    writes to a temporary folder. Each request is one of the 1,000 watchers' polls, with that
    watcher's session and CSRF cookies and job URL, in rotation. Cases: the bare view, the bare
    view behind login_required, the status poll with the page's own URL (204: unchanged), the
-   status poll without one (rendered, 200), and the queue-place poll (every 10 s per queued
-   page). The machine is shared, so the cases take turns for --rounds rounds of --seconds each
+   same for a teammate's team job (204, 500 watchers), the status poll without a version
+   (rendered, 200), and the queue-place poll (every 10 s per queued page). The machine is shared, so the cases take turns for --rounds rounds of --seconds each
    (after a 1-s warm-up) and the best round of each is reported, with the range of all rounds.
 4. At 500 polls/s: wrk cannot hold a rate (that is wrk2, not packaged), and its delay() waits
    on an open connection, which ties up a sync worker as a slow client would. So this file
@@ -69,7 +71,7 @@ import psycopg
 
 DATABASE = "videostudio_polling"
 REDIS_URL = "redis://127.0.0.1:6379/8"
-SEED_VERSION = 1
+SEED_VERSION = 2  # 2: watchers in teams of two, each team job polled by the other member
 WATCHERS = 1_000
 OLD_JOBS = 200_000
 # --tiny: the same path end to end in seconds: 20 watchers, 2,000 older jobs seeded again each
@@ -135,10 +137,11 @@ class Case:
 BARE = Case("bare", "bare view (ceiling)")
 SIGNED_IN = Case("signed-in", "bare view + login_required")
 FRESH = Case("fresh", "status poll, version current: 204")
+TEAM = Case("team", "same, a teammate's team job: 204")
 STALE = Case("stale", "status poll, no version: 200")
 QUEUE = Case("queue", "queue-place poll: 200")
 MIX = Case("mix", "status polls + queue-place polls")
-CASES = [BARE, SIGNED_IN, FRESH, STALE, QUEUE]
+CASES = [BARE, SIGNED_IN, FRESH, TEAM, STALE, QUEUE]
 CASES_BY_KEY = {case.key: case for case in [*CASES, MIX]}
 
 
@@ -169,7 +172,7 @@ def seed(*, again: bool = False) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from jobs.models import Job
+    from jobs.models import Job, Membership, Team
 
     common.migrate()
     with connection.cursor() as cursor:
@@ -180,7 +183,7 @@ def seed(*, again: bool = False) -> None:
             return
         print("Seeding the bench database…", flush=True)
         started = time.monotonic()
-        cursor.execute("TRUNCATE jobs_job, auth_user CASCADE")
+        cursor.execute("TRUNCATE jobs_job, jobs_team, auth_user CASCADE")
         password = make_password(PASSWORD)  # hashed once: a million PBKDF2 rounds each is slow
         users = User.objects.bulk_create(
             User(username=f"watcher-{n:04d}", password=password) for n in range(1, WATCHERS + 1)
@@ -210,6 +213,18 @@ def seed(*, again: bool = False) -> None:
                         enqueued_at=now,
                     )
                 )
+        # Watchers in teams of two (the first and second, the third and fourth, ...); the
+        # second one's job, running, is charged to their team, so the first, a member who is
+        # not its owner, can watch it too (the TEAM case: visibility by current membership).
+        teams = Team.objects.bulk_create(
+            Team(name=f"Watchers {n // 2:04d}") for n in range(0, len(users), 2)
+        )
+        Membership.objects.bulk_create(
+            Membership(team=teams[n // 2], user=user) for n, user in enumerate(users)
+        )
+        for n, job in enumerate(live):
+            if n % 2:
+                job.team = teams[n // 2]
         Job.objects.bulk_create(live)
         # Older, finished jobs (the table a real studio's PK index walks), the last 50 of which,
         # on the watchers' model, are the typical wait's history.
@@ -252,6 +267,9 @@ class Watcher:
     state: str
     poll: str  # the status poll's URL as the job page gives it: version, poll pass, typical wait
     cookies: dict[str, str] = field(default_factory=dict)
+    # The status poll's URL of the teammate's team job, as its page gives it to this watcher
+    # ("-": the teammate's job is personal, so this watcher has none).
+    team_poll: str = "-"
 
     @property
     def cookie_header(self) -> str:
@@ -285,20 +303,26 @@ def watchers_with_sessions(engine: str) -> list[Watcher]:
             watcher.cookies[settings.CSRF_COOKIE_NAME] = _get_new_csrf_string()
             watcher.poll = page_poll_url(watcher)
             watchers.append(watcher)
+        for n in range(0, len(watchers) - 1, 2):  # the first of each team watches the second's
+            first, second = watchers[n], watchers[n + 1]
+            if second.state == "running":
+                first.team_poll = page_poll_url(first, job_id=second.job_id)
     return watchers
 
 
-def page_poll_url(watcher: Watcher) -> str:
-    """The hx-get of the job page's status fragment, for this watcher's session."""
+def page_poll_url(watcher: Watcher, job_id: str | None = None) -> str:
+    """The hx-get of the job page's status fragment, for this watcher's session: of their own
+    job, or of `job_id` (a teammate's)."""
     from django.test import Client
 
     client = Client()
     for name, value in watcher.cookies.items():
         client.cookies[name] = value
-    page = client.get(f"/jobs/{watcher.job_id}/")
+    job_id = job_id or watcher.job_id
+    page = client.get(f"/jobs/{job_id}/")
     found = re.search(r'id="job-status"[^>]*hx-get="([^"]+)"', page.content.decode())
     if page.status_code != 200 or not found:
-        sys.exit(f"The job page of {watcher.job_id} gave {page.status_code} and no status poll.")
+        sys.exit(f"The job page of {job_id} gave {page.status_code} and no status poll.")
     return found.group(1).replace("&amp;", "&")
 
 
@@ -313,7 +337,7 @@ def reset_sessions() -> None:
 def write_watchers(path: Path, watchers: list[Watcher]) -> None:
     with path.open("w") as out:
         for w in watchers:
-            out.write(f"{w.job_id}\t{w.state}\t{w.poll}\t{w.cookie_header}\n")
+            out.write(f"{w.job_id}\t{w.state}\t{w.poll}\t{w.team_poll}\t{w.cookie_header}\n")
 
 
 def case_path(case: Case, watcher: Watcher) -> str:
@@ -325,6 +349,8 @@ def case_path(case: Case, watcher: Watcher) -> str:
         return "/bench/signed-in/"
     if case in (FRESH, MIX):
         return watcher.poll
+    if case is TEAM:
+        return watcher.team_poll
     if case is STALE:
         return status
     return f"/jobs/{watcher.job_id}/?part=queue"
@@ -340,9 +366,12 @@ def queries_per_request(case: Case, engine: str, watchers: list[Watcher]) -> str
     counts = []
     with override_settings(SESSION_ENGINE=SESSION_ENGINES[engine], ALLOWED_HOSTS=["*"]):
         for state in ("running", "queued"):
-            if case is QUEUE and state == "running":
+            if (case is QUEUE and state == "running") or (case is TEAM and state == "queued"):
                 continue
-            watcher = next(w for w in watchers if w.state == state)
+            if case is TEAM:  # the poll of a teammate's running team job
+                watcher = next(w for w in watchers if w.team_poll != "-")
+            else:
+                watcher = next(w for w in watchers if w.state == state)
             client = Client()
             for name, value in watcher.cookies.items():
                 client.cookies[name] = value
@@ -351,7 +380,7 @@ def queries_per_request(case: Case, engine: str, watchers: list[Watcher]) -> str
             with CaptureQueriesContext(connection) as captured:
                 client.get(path)
             counts.append(str(len(captured)))
-    if case in (BARE, SIGNED_IN):
+    if case in (BARE, SIGNED_IN, TEAM):
         return counts[0]
     return " / ".join(counts)
 
@@ -460,12 +489,13 @@ LUA = r"""
 -- One watcher per request, in rotation: its cookies, its job, the poll URL its page holds.
 local mode = os.getenv("POLL_MODE")
 local close = os.getenv("POLL_CLOSE") == "1"
-local watchers, queued = {}, {}
+local watchers, queued, mates = {}, {}, {}
 for line in io.lines(os.getenv("POLL_WATCHERS")) do
-  local id, state, poll, cookie = line:match("^(%S+)\t(%S+)\t(%S+)\t(.+)$")
-  local w = {id = id, poll = poll, cookie = cookie}
+  local id, state, poll, team_poll, cookie = line:match("^(%S+)\t(%S+)\t(%S+)\t(%S+)\t(.+)$")
+  local w = {id = id, poll = poll, team_poll = team_poll, cookie = cookie}
   watchers[#watchers + 1] = w
   if state == "queued" then queued[#queued + 1] = w end
+  if team_poll ~= "-" then mates[#mates + 1] = w end
 end
 math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16))
 local index = math.random(#watchers)
@@ -481,6 +511,9 @@ function request()
   elseif mode == "queue" then
     w = queued[index % #queued + 1]
     path = "/jobs/" .. w.id .. "/?part=queue"
+  elseif mode == "team" then
+    w = mates[index % #mates + 1]
+    path = w.team_poll
   else
     path = w.poll
   end
@@ -578,12 +611,18 @@ def python_load(gunicorn: Gunicorn, case: Case, watchers: list[Watcher], *, requ
     """wrk's part where wrk is not installed (--tiny only): `requests` polls one after another,
     each on a new connection, the watchers taking turns, with the Lua script's URLs and headers."""
     queued = [w for w in watchers if w.state == "queued"]
+    mates = [w for w in watchers if w.team_poll != "-"]
     latencies, statuses, errors = [], dict.fromkeys(("200", "204", "286", "other"), 0), 0
     meter = CpuMeter(gunicorn.process.pid)
     meter.start()
     started = time.perf_counter()
     for i in range(requests):
-        watcher = queued[i % len(queued)] if case is QUEUE else watchers[i % len(watchers)]
+        if case is QUEUE:
+            watcher = queued[i % len(queued)]
+        elif case is TEAM:
+            watcher = mates[i % len(mates)]
+        else:
+            watcher = watchers[i % len(watchers)]
         headers = {"Cookie": watcher.cookie_header, "HX-Request": "true", "Connection": "close"}
         sent = time.perf_counter()
         connection = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=10)
@@ -621,6 +660,8 @@ def schedule(watchers: list[dict], case: Case, seconds: float, rng: random.Rando
     start; with MIX, queued watchers also poll their place every QUEUE_POLL_SECONDS."""
     plan = []
     for w in watchers:
+        if case is TEAM and w["team_poll"] == "-":
+            continue  # only the first of each team watches a teammate's job
         polls = [(POLL_SECONDS, driver_path(case, w))]
         if case is MIX and w["state"] == "queued":
             polls.append((QUEUE_POLL_SECONDS, f"/jobs/{w['id']}/?part=queue"))
@@ -644,6 +685,8 @@ def driver_path(case: Case, w: dict) -> str:
         return "/bench/signed-in/"
     if case is STALE:
         return f"/jobs/{w['id']}/status/"
+    if case is TEAM:
+        return w["team_poll"]
     return w["poll"]
 
 
@@ -702,8 +745,11 @@ def driver_main(args) -> None:
     watchers = []
     with open(spec["watchers"]) as lines:
         for line in lines:
-            job_id, state, poll, cookie = line.rstrip("\n").split("\t")
-            watchers.append({"id": job_id, "state": state, "poll": poll, "cookie": cookie})
+            job_id, state, poll, team_poll, cookie = line.rstrip("\n").split("\t")
+            watchers.append(
+                {"id": job_id, "state": state, "poll": poll, "team_poll": team_poll,
+                 "cookie": cookie}
+            )  # fmt: skip
     case = CASES_BY_KEY[spec["case"]]
     total = spec["warmup"] + spec["seconds"]
     plan = schedule(watchers, case, total, random.Random(spec["seed"]))
@@ -906,7 +952,7 @@ class Bench:
             )
         rows = []
         for server, runs in by_server.items():
-            bare, fresh, stale = (best(runs[c]) for c in (BARE, FRESH, STALE))
+            bare, fresh, team, stale = (best(runs[c]) for c in (BARE, FRESH, TEAM, STALE))
             rows.append(
                 [
                     f"{server.name} (`{server.flags}`)",
@@ -914,6 +960,7 @@ class Bench:
                     f"{fresh.rate:,.0f}",
                     f"{fresh.rate / bare.rate:.2f}×",
                     f"{fresh.p99_ms:.1f}",
+                    f"{team.rate / bare.rate:.2f}×",
                     f"{stale.rate:,.0f}",
                     f"{stale.rate / bare.rate:.2f}×",
                 ]
@@ -926,6 +973,7 @@ class Bench:
                 "204 req/s",
                 "204 × bare",
                 "204 p99 ms",
+                "teammate's 204 × bare",
                 "200 req/s",
                 "200 × bare",
             ],
@@ -941,7 +989,7 @@ class Bench:
         if args.engines not in ("all", "none"):
             others = args.engines.split(",")
         if not args.quick:
-            cases = [BARE, SIGNED_IN, FRESH, STALE]
+            cases = [BARE, SIGNED_IN, FRESH, TEAM, STALE]
             for other in others:
                 runs = self.rounds(chosen, other, cases)
                 queries = {
@@ -961,7 +1009,7 @@ class Bench:
             rate_servers.append(docs)
         for server in rate_servers:
             gunicorn = self.serve(server, engine)
-            cases = [BARE, FRESH, STALE, MIX]
+            cases = [BARE, FRESH, TEAM, STALE, MIX]
             runs: dict[Case, list[Run]] = {case: [] for case in cases}
             for _ in range(args.rate_rounds):
                 for case in cases:

@@ -13,7 +13,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from jobs import periods
-from jobs.models import Budget, CostEntry, Job, SpendDay, Team
+from jobs.models import Budget, CostEntry, HeldTotal, Job, SpendDay, Team
 
 ZERO = Decimal(0)
 
@@ -52,6 +52,18 @@ def assert_rollup_matches_ledger() -> None:
     scope and day the ledger has has its row."""
     rollup = {(row.scope, row.day): (row.cost, row.pending) for row in SpendDay.objects.all()}
     assert rollup == ledger_sums()
+
+
+def assert_held_totals_match_live_jobs() -> None:
+    """HeldTotal (kept by a trigger on the jobs table, on PostgreSQL) holds exactly each scope's
+    holds, summed here from the live jobs with this file's own idea of the scopes."""
+    truth = defaultdict(lambda: ZERO)
+    for job in Job.objects.filter(status__in=Job.LIVE):
+        for scope in entry_levels(user_id=job.owner_id, team_id=job.team_id, token_id=job.token_id):
+            truth[scope] += job.hold
+    totals = HeldTotal.objects.values("scope").annotate(total=Sum("held"))
+    kept = {row["scope"]: row["total"] for row in totals if row["total"]}
+    assert kept == {scope: held for scope, held in truth.items() if held}
 
 
 def _in_scope(budget: Budget, *, team="team_id", user="user_id", via="token_id") -> Q:

@@ -23,6 +23,7 @@ TIMEOUT = 240  # seconds for one tiny run: a hang fails the test instead of the 
 # bench, and what its output must show: the table it prints and the sign the run did its work.
 BENCHES = {
     "budgets": [r"seeded in .*2,000 ledger entries", r"job_create, 20 racing +20 +20 ",
+                r"20 submits a second for 2 s", r"\nall +40 +\d+ +\d+ ",
                 r"no level over its limit, roll-up equals the ledger, no errors"],
     "gallery": [r"seeding 100 users and 5,000 jobs", r"\nfirst page +\d+ ",
                 r"\nsearch: axolotl \(rare word\) +\d+ ",
@@ -34,6 +35,7 @@ BENCHES = {
     "memory": [r"\| url +\| +2\.0 \| +2\.0 \| yes", r"\| b64_json +\| 2\.0 +\| +2\.0 \| yes",
                r"Posters made: 4 of 4", r"stored files intact, posters made: yes"],
     "polling": [r"\| status poll, version current: 204 \|.*204 100%",
+                r"\| same, a teammate's team job: 204 +\|.*204 100%",
                 r"20 watchers polling every 2 s", r"all answered 200/204/286, no errors"],
     "review": [r"seeding 20 users and 2,000 jobs", r"2,000 ledger entries",
                r"\nreview +month \d{4}-\d\d ", r"\nreconciliation +month"],

@@ -2,7 +2,7 @@
 
 from .accounts import AccountEmail, AlertPreferences, ExternalIdentity
 from .audit import AuditEvent, AuditEventImmutableError, audit_quote
-from .budgets import Budget, BudgetNotice, SpendDay, spend_scope
+from .budgets import Budget, BudgetNotice, HeldTotal, SpendDay, spend_scope
 from .catalog import VideoModel
 from .files import StoredFileDeletion
 from .groups import JobGroup
@@ -23,6 +23,7 @@ __all__ = [
     "BudgetNotice",
     "CostEntry",
     "ExternalIdentity",
+    "HeldTotal",
     "Job",
     "JobGroup",
     "Membership",

@@ -132,6 +132,37 @@ class SpendDay(models.Model):
         return f"{self.scope} {self.day}: {self.cost} (+{self.pending} to check)"
 
 
+class HeldTotal(models.Model):
+    """What live jobs hold at one budget level, in one of a few stripes, kept exact on
+    PostgreSQL by a trigger on the jobs table (migration 0020): every insert, update or delete
+    of a job that changes what it holds, or where, adds the difference here in the same
+    transaction, whichever code (or SQL) made it. A submit reads a level's holds from these
+    rows (selectors.budgets.budget_usage) instead of summing every live job while it holds the
+    organization's budget row (BENCHMARKS.md, submits).
+
+    A level's holds are the sum of its scope's stripes. The stripe is the job's owner's id
+    modulo HELD_STRIPES, so settlements of different people's jobs rarely wait for each other
+    on the organization's or a team's row, and one person's jobs always take the same stripe
+    (the rows a transaction updates are then always taken in the same order). On SQLite
+    (no trigger) the holds are summed from the live jobs as before.
+    """
+
+    STRIPES = 16
+
+    scope = models.CharField(max_length=120)  # spend_scope(): "org", "team:<id>", ...
+    stripe = models.PositiveSmallIntegerField()
+    held = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [
+            # The trigger's upsert, and a level's holds: the rows of one scope.
+            models.UniqueConstraint(fields=["scope", "stripe"], name="heldtotal_scope_stripe"),
+        ]
+
+    def __str__(self):
+        return f"{self.scope} stripe {self.stripe}: {self.held} held"
+
+
 class BudgetNotice(models.Model):
     """A budget crossed 50%, 80% or 100% of its limit in one period: one row per budget, period
     and threshold (a unique constraint makes racing settlements write one). The app shows it to

@@ -1,7 +1,8 @@
 """Budgets at every level: what is spent, held and left in each one's current period.
 
 "Spent" is read from SpendDay, the exact daily roll-up of the ledger (pending possible costs
-included, to be safe); "held" is what live jobs charged there may still cost.
+included, to be safe); "held" is what live jobs charged there may still cost, read from
+HeldTotal on PostgreSQL.
 """
 
 import datetime as dt
@@ -9,11 +10,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F, Q, Sum
+from django.db import connection
+from django.db.models import F, Q, Sum, Value
 from django.utils import timezone
 
 from jobs import periods
-from jobs.models import Budget, Job, SpendDay, Team
+from jobs.models import Budget, HeldTotal, Job, SpendDay, Team
 
 # The ledger's precision (decimal_places=6). SQLite adds decimals as floats (6.00 comes back as
 # 5.99999999999999), so every sum is brought back to it; PostgreSQL's are exact already.
@@ -99,21 +101,18 @@ def _held_filter(budget: Budget) -> Q:
 def budget_usage(budgets: list[Budget], *, now=None) -> dict[int, tuple[Decimal, Decimal]]:
     """Each budget's (spent in its current period, held by live jobs), by budget pk.
 
-    Two statements, holds first: a job settling between them is counted twice (its hold, then
-    its cost), never missed, so a check that reads these can only err on the safe side. With
-    the budgets' rows locked (services.budgets.budget_reserve) no new hold can appear meanwhile.
+    On PostgreSQL, one statement reads both from the roll-ups: spend from SpendDay, holds from
+    HeldTotal (kept by a trigger on the jobs table), a few rows per level however many jobs
+    are live. One statement is one snapshot: a job that settles meanwhile is seen either still
+    held or already spent, never both nor neither. Elsewhere (SQLite) the holds are summed from
+    the live jobs, in a statement of their own before the spend's: a job settling between them
+    is counted twice (its hold, then its cost), never missed, so a check that reads these can
+    only err on the safe side. With the budgets' rows locked (services.budgets.budget_reserve)
+    no new hold can appear meanwhile.
     """
     if not budgets:
         return {}
     today = periods.utc_today(now)
-    live = Job.objects.filter(status__in=Job.LIVE)
-    if not any(b.level == Budget.Level.ORGANIZATION for b in budgets):
-        # Narrow the scan to the rows that can match (the owner and team indexes).
-        narrow = Q()
-        for budget in budgets:
-            narrow |= _held_filter(budget)
-        live = live.filter(narrow)
-    held = live.aggregate(**{f"b{b.pk}": Sum("hold", filter=_held_filter(b)) for b in budgets})
     windows = Q()
     for budget in budgets:
         # Bounded on both sides: a status asked for a past moment (or a row dated ahead by a
@@ -123,21 +122,48 @@ def budget_usage(budgets: list[Budget], *, now=None) -> dict[int, tuple[Decimal,
             day__gte=periods.period_start(budget.period, today),
             day__lt=periods.period_end(budget.period, today),
         )
-    spent_by_scope = dict(
+    spent = (
         SpendDay.objects.filter(windows)
         .values("scope")
-        .annotate(total=Sum(F("cost") + F("pending")))
-        .values_list("scope", "total")
+        .annotate(kind=Value("spent"), total=Sum(F("cost") + F("pending")))
+        .values_list("kind", "scope", "total")
     )
+    if connection.vendor == "postgresql":
+        held = (
+            HeldTotal.objects.filter(scope__in={b.scope for b in budgets})
+            .values("scope")
+            .annotate(kind=Value("held"), total=Sum("held"))
+            .values_list("kind", "scope", "total")
+        )
+        rows = list(spent.union(held, all=True))
+        held_by_scope = {scope: total for kind, scope, total in rows if kind == "held"}
+        held_by_budget = {b.pk: held_by_scope.get(b.scope) for b in budgets}
+    else:
+        held_by_budget = _held_of_live_jobs(budgets)
+        rows = list(spent)
     # Two budgets of one scope cannot exist (unique constraints), so the scope sum is the
     # budget's, within its own window.
+    spent_by_scope = {scope: total for kind, scope, total in rows if kind == "spent"}
     return {
         b.pk: (
             (spent_by_scope.get(b.scope) or Decimal(0)).quantize(MICRODOLLAR),
-            (held[f"b{b.pk}"] or Decimal(0)).quantize(MICRODOLLAR),
+            (held_by_budget[b.pk] or Decimal(0)).quantize(MICRODOLLAR),
         )
         for b in budgets
     }
+
+
+def _held_of_live_jobs(budgets: list[Budget]) -> dict[int, Decimal | None]:
+    """Each budget's holds, summed from the live jobs (where HeldTotal has no trigger)."""
+    live = Job.objects.filter(status__in=Job.LIVE)
+    if not any(b.level == Budget.Level.ORGANIZATION for b in budgets):
+        # Narrow the scan to the rows that can match (the owner and team indexes).
+        narrow = Q()
+        for budget in budgets:
+            narrow |= _held_filter(budget)
+        live = live.filter(narrow)
+    held = live.aggregate(**{f"b{b.pk}": Sum("hold", filter=_held_filter(b)) for b in budgets})
+    return {b.pk: held[f"b{b.pk}"] for b in budgets}
 
 
 def budget_statuses(budgets: list[Budget], *, viewer=None, now=None) -> list[BudgetStatus]:
@@ -164,16 +190,21 @@ def budget_statuses(budgets: list[Budget], *, viewer=None, now=None) -> list[Bud
 
 def budgets_applying(*, owner, team: Team | None, token=None) -> list[Budget]:
     """The budget rows a job charged to `team` (None: personal) by `owner` through `token` is
-    checked against, in lock order. The personal row comes even for a team job: it is where one
-    person's submits queue one at a time (the cap on active jobs counts under it)."""
+    checked against, in lock order. The personal row comes even for a team job (a submit locks
+    it too: services.budgets.budget_reserve)."""
+    rows = budgets_applying_query(owner=owner, team=team, token=token)
+    return sorted(rows, key=lambda b: (b.level, b.pk))
+
+
+def budgets_applying_query(*, owner, team: Team | None, token=None):
+    """budgets_applying's rows as a query, for the submit to lock as it reads them."""
     wanted = Q(level=Budget.Level.ORGANIZATION) | Q(level=Budget.Level.PERSONAL, user=owner)
     if team is not None:
         wanted |= Q(level=Budget.Level.TEAM, team=team)
         wanted |= Q(level=Budget.Level.MEMBER, team=team, user=owner)
     if token is not None:
         wanted |= Q(level=Budget.Level.TOKEN, token=token)
-    rows = Budget.objects.filter(wanted).select_related("team", "user", "token")
-    return sorted(rows, key=lambda b: (b.level, b.pk))
+    return Budget.objects.filter(wanted).select_related("team", "user", "token")
 
 
 def personal_budget(user) -> Budget:

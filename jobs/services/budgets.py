@@ -75,34 +75,32 @@ def budget_reserve(
     their estimates: it is checked against each level at once, under one lock of the rows,
     so the group fits as a whole or is refused as a whole, never job by job.
 
-    1. Find the rows that apply (organization, team, member in team, personal, token), making
-       the personal one if need be.
-    2. Lock them and read them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE:
-       PostgreSQL locks the rows in that order, so submits that share a level run this check
-       one at a time, and two submits never wait for each other in a circle (on SQLite an
-       UPDATE of the rows takes the database's write lock first). One statement, not an
-       UPDATE per row: every round trip made while holding the organization's row is paid by
-       every submit queued behind it (bench/budgets.py).
-    3. Read each level's spend in its own period and the holds of live jobs charged there.
-    4. Refuse, naming the first level that is short (and by how much), if spent + held +
+    Every submit in the studio locks the organization's row, so whatever happens between this
+    lock and the caller's commit is paid by every submit queued behind it (bench/budgets.py):
+    one statement locks, one statement reads, and the holds are read from HeldTotal's few
+    rows, not summed over every live job.
+
+    1. Lock the rows that apply (organization, team, member in team, personal, token) and read
+       them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE: PostgreSQL locks the
+       rows in that order, so submits that share a level run this check one at a time, and two
+       submits never wait for each other in a circle (on SQLite an UPDATE of the rows takes the
+       database's write lock first). A person with no personal row yet gets one (with the
+       studio's default limit) and the rows are locked again.
+    2. Read each level's spend in its own period and the holds of live jobs charged there
+       (selectors.budget_usage: one statement on PostgreSQL).
+    3. Refuse, naming the first level that is short (and by how much), if spent + held +
        estimate exceeds its limit. The caller saves the job with `hold=estimate` (a group's
-       jobs each with their own estimate); the next submit sees them once this transaction
-       commits.
+       jobs each with their own estimate), and the jobs table's trigger adds it to HeldTotal
+       (after this lock: a transaction that holds a HeldTotal row never waits for a budget
+       row); the next submit sees it once this transaction commits.
     """
-    budget_for(owner)
-    applying = selectors.budgets_applying(owner=owner, team=team, token=token)
     now = timezone.now()
-    if connection.vendor == "sqlite":
-        # SQLite ignores FOR UPDATE; a write takes its database lock before anything is read.
-        Budget.objects.filter(pk__in=[b.pk for b in applying]).update(locked_at=now)
     # A limit changed while we waited for a lock is read as committed (READ COMMITTED re-reads
     # a locked row's newest version).
-    budgets = list(
-        Budget.objects.filter(pk__in=[b.pk for b in applying])
-        .select_related("team", "user", "token")
-        .order_by("level", "pk")
-        .select_for_update(of=("self",), no_key=True)
-    )
+    budgets = _budgets_locked(owner=owner, team=team, token=token, now=now)
+    if not any(b.level == Budget.Level.PERSONAL for b in budgets):
+        budget_for(owner)
+        budgets = _budgets_locked(owner=owner, team=team, token=token, now=now)
     checked = []
     for budget in budgets:
         if budget.limit is None:
@@ -113,6 +111,15 @@ def budget_reserve(
     for status in selectors.budget_statuses(checked, viewer=owner, now=now):
         if estimate > status.left:
             raise OverBudgetError(estimate=estimate, left=status.left, status=status, count=count)
+
+
+def _budgets_locked(*, owner, team: Team | None, token, now) -> list[Budget]:
+    """The budget rows that apply (selectors.budgets_applying's), locked in their order."""
+    rows = selectors.budgets_applying_query(owner=owner, team=team, token=token)
+    if connection.vendor == "sqlite":
+        # SQLite ignores FOR UPDATE; a write takes its database lock before anything is read.
+        rows.update(locked_at=now)
+    return list(rows.order_by("level", "pk").select_for_update(of=("self",), no_key=True))
 
 
 def _limit_words(limit, period) -> str:

@@ -87,11 +87,11 @@ def job_group_create(
        that is not allowed), that the team's storage is not full (StorageQuotaError), and count
        the group as one submit against the per-minute rate (SubmitRateLimitedError).
     2. Read every job's estimate in one query.
-    3. In one transaction: lock the budget rows that apply, in their fixed order, once, and
-       check the SUM of the estimates against each level at once (OverBudgetError names the
-       level that is short and by how much); then, still under the owner's personal row
-       lock, check the cap on active submits, where the group counts as one
-       (TooManyActiveJobsError).
+    3. In one transaction: lock the owner's row, check the cap on active submits, where the
+       group counts as one (TooManyActiveJobsError), and take the jobs' turns in the fair
+       queue; then lock the budget rows that apply, in their fixed order, once, and check the
+       SUM of the estimates against each level at once (OverBudgetError names the level that
+       is short and by how much).
     4. Save the group and its jobs (one INSERT), each with its own estimate as its hold, its
        place in the group, its turn in the fair queue (consecutive rounds, as a person's
        separate submits would take) and, if any, its copy of the image; send a turn for each
@@ -117,10 +117,12 @@ def job_group_create(
         image_bytes, image_name = image.read(), image.name.rsplit("/", 1)[-1]
     with transaction.atomic():
         owner_lock(owner=owner)
+        active_jobs_check(user=owner, counted_group=group)
+        # Consecutive turns in the fair queue, taken under the owner's row lock.
+        rounds = queue_round_next(owner=owner, count=len(specs))
         budget_reserve(
             owner=owner, team=team, token=token, estimate=sum(estimates), count=len(specs)
         )
-        active_jobs_check(user=owner, counted_group=group)
         if group is None:
             group = JobGroup.objects.create(kind=kind, owner=owner, team=team, token=token)
             positions = positions or range(len(specs))
@@ -128,8 +130,6 @@ def job_group_create(
             last = group.jobs.aggregate(last=Max("group_position"))["last"]
             positions = range(last + 1, last + 1 + len(specs))
         now = timezone.now()
-        # Consecutive turns in the fair queue, taken under the owner's row lock.
-        rounds = queue_round_next(owner=owner, count=len(specs))
         jobs = []
         for n, (spec, estimate, position) in enumerate(
             zip(specs, estimates, positions, strict=True)

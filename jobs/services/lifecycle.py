@@ -54,14 +54,17 @@ def job_create(
        (SubmitRateLimitedError).
     2. In one transaction: lock the owner's row (FOR NO KEY UPDATE: their account's deletion,
        which locks it FOR UPDATE, goes first or waits; a submit that finds it gone gets
-       AccountGoneError rather than a broken reference), lock the budget rows that apply in their fixed order and check the
-       estimate fits each (OverBudgetError names the level that is short), then, still under
-       the owner's personal row lock, check the cap on queued and running jobs
-       (TooManyActiveJobsError).
-    3. Save the job with its hold (and, from the API, where its webhook goes), its turn in the
-       fair queue (queue.queue_round_next, under the owner's budget lock), its input image with
-       its size (stored_bytes), and send a generate message after commit. If Redis is away then, the job
-       stays saved and queued, and the sweeper sends it once Redis is back (messages.py).
+       AccountGoneError rather than a broken reference), and under it check the cap on queued
+       and running jobs (TooManyActiveJobsError) and take the job's turn in the fair queue
+       (queue.queue_round_next): both need only the owner's lock, so they come before the
+       budget rows', which every submit in the studio waits for.
+    3. Lock the budget rows that apply in their fixed order and check the estimate fits each
+       (OverBudgetError names the level that is short).
+    4. Save the job with its hold (and, from the API, where its webhook goes), its turn, its
+       input image with its size (stored_bytes), and send a generate message after commit.
+       Saving it adds its hold to HeldTotal (the jobs table's trigger), which the next
+       submit's check reads once this one commits. If Redis is away then, the job stays saved
+       and queued, and the sweeper sends it once Redis is back (messages.py).
     """
     charge_check(user=owner, team=team)
     model_available_check(user=owner, model=model, team=team)
@@ -70,8 +73,9 @@ def job_create(
     estimate = estimate_for(model)
     with transaction.atomic():
         owner_lock(owner=owner)
-        budget_reserve(owner=owner, team=team, token=token, estimate=estimate)
         active_jobs_check(user=owner)
+        queue_round = queue_round_next(owner=owner)[0]
+        budget_reserve(owner=owner, team=team, token=token, estimate=estimate)
         job = Job(
             owner=owner,
             team=team,
@@ -82,7 +86,7 @@ def job_create(
             seconds=seconds,
             response_format=response_format,
             hold=estimate,
-            queue_round=queue_round_next(owner=owner)[0],
+            queue_round=queue_round,
             enqueued_at=timezone.now(),
             webhook_url=webhook_url,
             api_base_url=api_base_url if webhook_url else "",

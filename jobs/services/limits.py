@@ -149,8 +149,8 @@ def active_jobs_check(*, user, counted_group=None) -> None:
     of 10, as one submit, and its jobs wait their turn in the queue with everyone else's; the
     group's size is bounded by its kind (JobGroup.SIZES) and its cost by the budgets.
 
-    Must run inside the submit's transaction, after budget_reserve has locked the user's budget
-    row: submits for one user then count and insert one at a time, so two at once cannot both
+    Must run inside the submit's transaction, after owner_lock has locked the user's row:
+    submits for one user then count and insert one at a time, so two at once cannot both
     squeeze under the cap. One query on the job_owner_created index.
 
     `counted_group`: an existing group the submit adds jobs to (a batch's retried rows). It is

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import redis
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.utils import timezone
 
@@ -16,7 +17,13 @@ from jobs.models import Budget, BudgetNotice, CostEntry, Job, VideoModel
 from jobs.services import tokens
 from tests.factories import TEST_MODEL, VEO, make_entry
 from tests.helpers import TEST_BROKER_URL, at_once, running_worker, wait_for
-from tests.ledger_checks import assert_rollup_matches_ledger, levels_over, team_with_members
+from tests.ledger_checks import (
+    assert_held_totals_match_live_jobs,
+    assert_rollup_matches_ledger,
+    levels_over,
+    team_with_members,
+)
+from tests.media import image_bytes
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -107,6 +114,116 @@ def test_fifty_submits_from_ten_members_fit_the_team_budget_exactly(people):
     assert levels_over() == []
 
 
+# --- The organization's last cents, from submits charged everywhere ------------------------------
+
+
+def test_racing_submits_with_images_fill_the_organization_budget_and_leave_nothing_when_refused(
+    people, media_root
+):
+    """Every submit locks the organization's row and reads its holds from HeldTotal (the jobs
+    table's trigger) rather than from the live jobs: the accepted ones must still fit the
+    organization's limit exactly, whatever team or personal space each is charged to, and a
+    refused one must leave no job, no hold and no file."""
+    model = three_cent_model()
+    members = people("member", 12)
+    design = team_with_members("Design", members[:6])
+    sound = team_with_members("Sound", members[6:9])
+    budget(Budget.Level.ORGANIZATION, "0.60")
+    places = [design] * 6 + [sound] * 3 + [None] * 3
+
+    def attempt(n):
+        owner = members[n % 12]
+        image = SimpleUploadedFile(f"frame-{n}.png", image_bytes("PNG"), content_type="image/png")
+        try:
+            return services.job_create(
+                owner=owner,
+                team=places[n % 12],
+                prompt=f"last cents {n}",
+                model=model,
+                size="auto",
+                seconds="auto",
+                response_format="url",
+                image=image,
+            )
+        except services.SubmitRefusedError as refusal:
+            return refusal
+
+    results, _, errors = at_once(36, attempt, refusal=())
+
+    accepted = [r for r in results if isinstance(r, Job)]
+    refused = [r for r in results if not isinstance(r, Job)]
+    assert errors == []
+    assert len(accepted) == 20 and len(refused) == 16  # 20 x $0.03 = $0.60 of $0.60
+    assert {str(r) for r in refused} == {
+        "The organization has $0.00 left this month; this video could cost up to $0.03."
+    }
+    assert Job.objects.count() == 20
+    assert sum(job.hold for job in Job.objects.all()) == Decimal("0.60")
+    # Only the accepted jobs' images are stored: each refused one was deleted with its job.
+    stored = sorted(path.name for path in media_root.rglob("*.png"))
+    assert stored == sorted(job.input_image.name.rsplit("/", 1)[-1] for job in accepted)
+    assert all(job.input_image.storage.exists(job.input_image.name) for job in accepted)
+    assert levels_over() == []
+
+
+# --- The holds' totals against the live jobs -------------------------------------------------
+
+
+def test_held_totals_follow_every_change_of_a_live_job(people, simulator):
+    """A submit reads each level's holds from HeldTotal, which a trigger on the jobs table keeps:
+    whatever changes a job (a submit, a group, a cancel, a failure, a move to another team, a
+    deleted row, settlement by a worker, an account's deletion), the totals stay equal to the
+    holds of the live jobs, and a limit filled by holds refuses exactly as the live jobs say."""
+    alice, bob, carol = people("held", 3)
+    design = team_with_members("Design", [alice, bob])
+    sound = team_with_members("Sound", [carol])
+    token, _ = tokens.token_create(user=alice, name="design script", team=design)
+    redis.Redis.from_url(TEST_BROKER_URL).flushdb()
+
+    personal = attempt_submit(alice, model=VEO)
+    through_token = attempt_submit(alice, model=VEO, team=design, token=token)
+    bobs = attempt_submit(bob, model=VEO, team=design)
+    compared = services.job_group_create(
+        owner=bob,
+        kind="comparison",
+        specs=[services.JobSpec(prompt="a kite", model=m) for m in (VEO, TEST_MODEL)],
+    )
+    assert_held_totals_match_live_jobs()
+    assert all(isinstance(job, Job) for job in (personal, through_token, bobs))
+
+    services.job_cancel(job=personal)
+    assert_held_totals_match_live_jobs()
+    Job.objects.filter(pk=bobs.pk).update(team=sound, owner=carol)  # moved by hand, still live
+    assert_held_totals_match_live_jobs()
+    Job.objects.filter(pk=through_token.pk).update(status=Job.Status.FAILED, hold=0)
+    assert_held_totals_match_live_jobs()
+    compared.jobs.filter(model=VEO).delete()
+    assert_held_totals_match_live_jobs()
+
+    # The organization's limit is now full of holds: exactly what the live jobs say is left.
+    held = sum(job.hold for job in Job.objects.filter(status__in=Job.LIVE))
+    budget(Budget.Level.ORGANIZATION, str(held + Decimal("0.59")))
+    refusal = attempt_submit(carol, model=VEO, team=sound)
+    assert isinstance(refusal, services.OverBudgetError), refusal
+    assert refusal.status.budget.level == Budget.Level.ORGANIZATION
+    Budget.objects.filter(level=Budget.Level.ORGANIZATION).delete()
+
+    with running_worker(TEST_BROKER_URL):
+        wait_for(
+            lambda: not Job.objects.filter(status__in=Job.LIVE).exists(),
+            timeout=60,
+            what="every job to settle",
+        )
+    assert_held_totals_match_live_jobs()
+    queued_for_bob = attempt_submit(bob, model=VEO, team=design)  # no worker: it stays queued
+    assert isinstance(queued_for_bob, Job), queued_for_bob
+    assert_held_totals_match_live_jobs()
+    services.account_delete(user=bob)  # cancels his queued team job; the row loses its owner
+    assert_held_totals_match_live_jobs()
+    assert not Job.objects.filter(status__in=Job.LIVE).exists()
+    assert_rollup_matches_ledger()
+
+
 # --- A mix of teams, personal spaces and tokens under a tight organization cap --------------------
 
 
@@ -146,6 +263,7 @@ def test_a_mix_of_teams_people_and_tokens_never_passes_any_level_nor_errors(peop
     with running_worker(TEST_BROKER_URL):  # settling while the others submit
         results, _, errors = at_once(48, attempt, refusal=())
         assert levels_over() == []
+        assert_held_totals_match_live_jobs()
         wait_for(
             lambda: not Job.objects.filter(status__in=Job.LIVE).exists(),
             timeout=90,
@@ -175,6 +293,7 @@ def test_a_mix_of_teams_people_and_tokens_never_passes_any_level_nor_errors(peop
         [r for r in results if isinstance(r, Job) and r.model == TEST_MODEL]
     )
     assert levels_over() == []
+    assert_held_totals_match_live_jobs()
 
 
 # --- Threshold notices under racing settlements ---------------------------------------------------

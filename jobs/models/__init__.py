@@ -9,6 +9,7 @@ from .groups import JobGroup
 from .jobs import CostEntry, Job, Notice, SubmitKey
 from .outbound import AlertHook, OutgoingEmail, WebhookAttempt, WebhookDelivery
 from .provider_keys import ProviderKey
+from .rollups import LedgerDay, LedgerUserSpan
 from .teams import Membership, Team
 from .tokens import ApiToken
 
@@ -25,6 +26,8 @@ __all__ = [
     "ExternalIdentity",
     "Job",
     "JobGroup",
+    "LedgerDay",
+    "LedgerUserSpan",
     "Membership",
     "Notice",
     "OutgoingEmail",

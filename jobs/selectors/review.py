@@ -66,25 +66,52 @@ def spend_by_user(entries) -> list[dict]:
 
 def spend_by_team(*, first_day: date, last_day: date) -> list[dict]:
     """One row per team that has entries in the period (team_id, name, total, count, pending),
-    and one for the personal spaces (team_id None); unsorted. From LedgerDay: at most the
-    period's days times teams times models rows."""
+    and one for the personal spaces (team_id None); unsorted."""
+    return review_by_user_and_team(first_day=first_day, last_day=last_day)[1]
+
+
+def review_by_user_and_team(*, first_day: date, last_day: date) -> tuple[list, list]:
+    """(users, teams): the staff review's tables by user (as review_by_user) and by team (as
+    spend_by_team), from one query on LedgerUserSpan grouped by user and team: at most
+    people times teams rows, added up here, instead of a second pass over the roll-ups."""
     rows = (
-        LedgerDay.objects.filter(day__gte=first_day, day__lte=last_day)
-        .values("team_id")
+        _user_spans(first_day, last_day)
+        .values("user_id", "team_id")
         .annotate(**ROLLUP_FIGURES)
         .order_by()
     )
-    names = dict(Team.objects.values_list("pk", "name"))
-    teams, personal = [], with_zeros({})
+    users, teams = {}, {}
     for row in rows:
         row = with_zeros(row)
-        if row["team_id"] is None:
-            personal = row
-        else:
-            teams.append({**row, "name": names[row["team_id"]]})
-    if teams or personal["total"] or personal["pending"]:
-        teams.append({**personal, "team_id": None, "name": PERSONAL_SPACES})
-    return teams
+        for key, table in ((row["user_id"], users), (row["team_id"], teams)):
+            group = table.setdefault(key, with_zeros({}))
+            group["total"] += row["total"]
+            group["count"] += row["count"]
+            group["pending"] += row["pending"]
+    return _named_users(users), _named_teams(teams)
+
+
+def _named_users(users: dict) -> list[dict]:
+    names = usernames_by_id([pk for pk in users if pk is not None])
+    return [
+        {
+            "user_id": pk,
+            "username": DELETED_ACCOUNTS if pk is None else names.get(pk, ""),
+            **figures,
+        }
+        for pk, figures in users.items()
+    ]
+
+
+def _named_teams(teams: dict) -> list[dict]:
+    """The by-team table's rows: the teams by name, and the personal spaces if any team or
+    any personal spend is there."""
+    names = dict(Team.objects.values_list("pk", "name"))
+    personal = teams.pop(None, with_zeros({}))
+    rows = [{"team_id": pk, "name": names[pk], **figures} for pk, figures in teams.items()]
+    if rows or personal["total"] or personal["pending"]:
+        rows.append({"team_id": None, "name": PERSONAL_SPACES, **personal})
+    return rows
 
 
 def usernames_by_id(ids: list[int], *, chunk: int = 5000) -> dict[int, str]:
@@ -184,19 +211,13 @@ def review_by_user(*, first_day: date, last_day: date, team: Team | None = None)
     username, total, count, pending; unsorted. The entries of people who deleted their
     accounts are one row, user_id None. Grouped by user_id, with the names fetched afterwards
     for the grouped ids."""
-    rows = [
-        with_zeros(row)
-        for row in _user_spans(first_day, last_day, team=team)
+    rows = (
+        _user_spans(first_day, last_day, team=team)
         .values("user_id")
         .annotate(**ROLLUP_FIGURES)
         .order_by()
-    ]
-    names = usernames_by_id([row["user_id"] for row in rows if row["user_id"] is not None])
-    for row in rows:
-        row["username"] = (
-            DELETED_ACCOUNTS if row["user_id"] is None else names.get(row["user_id"], "")
-        )
-    return rows
+    )
+    return _named_users({row["user_id"]: with_zeros(row) for row in rows})
 
 
 def review_by_day_and_model(*, first_day: date, last_day: date, team: Team | None = None):

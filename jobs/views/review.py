@@ -165,11 +165,14 @@ def review_figures(request, period: Period, *, team=None) -> dict:
     day_sort = _sort(request, "day_sort", DAY_SORTS, "name")
 
     days_of = {"first_day": period.first_day, "last_day": period.last_day}
-    users = _sorted(selectors.review_by_user(**days_of, team=team), USER_SORTS, user_sort)
     # A team's review has one team: its managers learn nothing of the others.
     teams = None
     if team is None:
-        teams = _sorted(selectors.spend_by_team(**days_of), TEAM_SORTS, team_sort)
+        users, teams = selectors.review_by_user_and_team(**days_of)
+        teams = _sorted(teams, TEAM_SORTS, team_sort)
+    else:
+        users = selectors.review_by_user(**days_of, team=team)
+    users = _sorted(users, USER_SORTS, user_sort)
     days, models = selectors.review_by_day_and_model(**days_of, team=team)
     # The totals add up the grouped day rows (at most a few hundred), not the entries.
     totals = {
@@ -323,9 +326,13 @@ def entries_subject(request, *, team=None) -> Subject:
     list: it tells a manager nothing about anyone's personal spend."""
     username, model, team_key = (request.GET.get(k) for k in ("user", "model", "team"))
     if username and team is not None:
-        # No 404 for an unknown name here: it would tell a manager who has an account.
-        by_name = {f"user__{get_user_model().USERNAME_FIELD}": username}
-        return Subject(by_name, True, f"member {username}", {"user": username})
+        # No 404 for an unknown name here: it would tell a manager who has an account. The
+        # name is looked up first, so the entries are read by (user, created_at): joining
+        # auth_user to a year of the team's entries took seconds.
+        User = get_user_model()
+        user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
+        where = {"user": user} if user is not None else {"pk__in": []}
+        return Subject(where, True, f"member {username}", {"user": username})
     if username:
         User = get_user_model()
         user = get_object_or_404(User, **{User.USERNAME_FIELD: username})

@@ -99,6 +99,8 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
         cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # A seed gone wrong must fail, not fill the disk that others share.
+        cursor.execute("SET LOCAL temp_file_limit = '16GB'")
         # The rows are consistent by construction; checking 2 M foreign keys one by one would
         # double the load time. Superuser only, and only for this transaction.
         cursor.execute("SET LOCAL session_replication_role = replica")
@@ -321,12 +323,18 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
             FROM generate_series(1, %(jobs)s) AS n
         ),
         people AS (
-            SELECT array_agg(id ORDER BY id) AS ids, count(*) AS how_many FROM auth_user
-            WHERE username LIKE 'bench-user-%%'
+            -- Each person's team (they are in one) by the same index as their id: a join to
+            -- the memberships after picking would sort 10 M rows, each carrying these arrays
+            -- (a 40 GB temporary file).
+            SELECT array_agg(u.id ORDER BY u.id) AS ids,
+                   array_agg(ms.team_id ORDER BY u.id) AS teams, count(*) AS how_many
+            FROM auth_user u LEFT JOIN jobs_membership ms ON ms.user_id = u.id
+            WHERE u.username LIKE 'bench-user-%%'
         ),
         picked AS (
-            SELECT b.*, m.*,
+            SELECT b.n, b.r_cost, b.r_pick, m.id, m.price_min, m.price_max, m.seconds, m.sizes,
                    p.ids[1 + floor(power(b.r_user, 2) * p.how_many)::int] AS user_id,
+                   p.teams[1 + floor(power(b.r_user, 2) * p.how_many)::int] AS member_team,
                    %(anchor)s - b.r_time * %(days)s * interval '1 day' AS created_at,
                    CASE WHEN b.r_outcome < 0.90 THEN 'charged'
                         WHEN b.r_outcome < 0.99 THEN 'refunded'
@@ -336,7 +344,7 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
             CROSS JOIN people p
         )
         SELECT n, gen_random_uuid() AS job_id, picked.user_id, picked.id AS model, outcome,
-               created_at, CASE WHEN mod(n, 2) = 0 THEN ms.team_id END AS team_id,
+               created_at, CASE WHEN mod(n, 2) = 0 THEN member_team END AS team_id,
                sizes[1 + floor(r_pick * array_length(sizes, 1))::int] AS size,
                seconds[1 + floor(r_cost * array_length(seconds, 1))::int] AS seconds,
                (20000 + r_cost * 180000)::int AS latency_ms,
@@ -347,8 +355,6 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
                     WHEN created_at > %(anchor)s - interval '30 days' THEN 'pending'
                     WHEN mod(n, 2) = 0 THEN 'charged' ELSE 'not_charged' END AS reconciliation
         FROM picked
-        LEFT JOIN (SELECT user_id AS member_id, team_id FROM jobs_membership) AS ms
-               ON ms.member_id = picked.user_id
         """,
         {"jobs": jobs, "days": days, "anchor": anchor},
     )

@@ -82,13 +82,25 @@ def review_by_user_and_team(*, first_day: date, last_day: date) -> tuple[list, l
     )
     users, teams = {}, {}
     for row in rows:
-        row = with_zeros(row)
         for key, table in ((row["user_id"], users), (row["team_id"], teams)):
-            group = table.setdefault(key, with_zeros({}))
-            group["total"] += row["total"]
-            group["count"] += row["count"]
-            group["pending"] += row["pending"]
-    return _named_users(users), _named_teams(teams)
+            _add(table, key, row)
+    return _named_users(_with_zeros(users)), _named_teams(_with_zeros(teams))
+
+
+def _add(table: dict, key, row: dict) -> None:
+    """Add a grouped row's figures to table[key]. The roll-ups' sums are never NULL (their
+    columns are NOT NULL, and a group has a row), so with_zeros waits for the totals."""
+    group = table.get(key)
+    if group is None:
+        table[key] = {"total": row["total"], "count": row["count"], "pending": row["pending"]}
+    else:
+        group["total"] += row["total"]
+        group["count"] += row["count"]
+        group["pending"] += row["pending"]
+
+
+def _with_zeros(table: dict) -> dict:
+    return {key: with_zeros(figures) for key, figures in table.items()}
 
 
 def _named_users(users: dict) -> list[dict]:
@@ -143,19 +155,11 @@ def _days_and_models(rows, *, first_day: date, last_day: date):
     queries would read everything twice."""
     days, models = {}, {}
     for row in rows:
-        row = with_zeros(row)
+        row["total"] = row["total"] or Decimal(0)  # the ledger's sums: NULL for a group of
+        row["pending"] = row["pending"] or Decimal(0)  # no pending entry
         for key, table in ((row["day"], days), (row["model"], models)):
-            group = table.get(key)
-            if group is None:
-                table[key] = {
-                    "total": row["total"],
-                    "count": row["count"],
-                    "pending": row["pending"],
-                }
-            else:
-                group["total"] += row["total"]
-                group["count"] += row["count"]
-                group["pending"] += row["pending"]
+            _add(table, key, row)
+    days, models = _with_zeros(days), _with_zeros(models)
     every_day = []
     day = first_day
     while day <= last_day:

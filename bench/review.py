@@ -1,28 +1,37 @@
-"""How fast is the cost review with a million jobs, staff's by team and a team manager's? (Under
-300 ms: DESIGN.md, issue 21.)
+"""How fast is the cost review with 10 M jobs over 12 months, staff's by team and a team
+manager's, for a month, 90 days and 12 months? (Under 300 ms: issue 25.)
 
     .venv/bin/python bench/review.py              # reuse the seeded database if it is there
-    .venv/bin/python bench/review.py --reseed     # drop it and seed again (about 30 s)
+    .venv/bin/python bench/review.py --reseed     # drop it and seed again (minutes at 10 M)
+    .venv/bin/python bench/review.py --jobs 1000000  # a smaller ledger
+    .venv/bin/python bench/review.py --before     # also the figures as the ledger adds them up
     .venv/bin/python bench/review.py --experiment # also time the fixes in BENCHMARKS.md
 
 1. Makes (or reuses) a dedicated PostgreSQL database, `videostudio_bench` on 127.0.0.1:5432, and
    runs `migrate` on it. It refuses the `videostudio` and `test_*` databases.
 2. Seeds 1,000 users in 50 teams (each user in one team, a tenth of them its managers; every
-   team with a monthly budget) and 1,000,000 jobs with one ledger entry each, spread over the
-   90 days before the seed, on 10 models: about 90% charged, 9% refused (cost 0), 1% unknown
+   team with a monthly budget) and `--jobs` jobs (10,000,000) with one ledger entry each,
+   spread over the 365 days before the seed, on 10 models: about 90% charged, 9% refused (cost 0), 1% unknown
    (possible cost, pending for the last 30 days, reconciled before that). Half the jobs are
-   charged to their owner's team, half to their personal space; the daily roll-up (SpendDay)
-   is filled from the same rows, as the ledger's transactions would have. The rows are made by PostgreSQL itself
+   charged to their owner's team, half to their personal space; the budgets' daily roll-up
+   (SpendDay) and the reviews' (LedgerDay, LedgerUserSpan) are filled from the same rows, as
+   the ledger's transactions would have (the reviews' by migration 0020's own SQL). The rows are made by PostgreSQL itself
    (`INSERT ... SELECT generate_series`), so nothing is held in Python's memory; secondary
    indexes are dropped during the load and rebuilt after it, then `VACUUM ANALYZE`.
 3. Times the review pages in-process through Django's whole stack (`django.test.Client`,
    middleware, session, view, template), logged in as a staff user, then the team's pages
    (review, drill-down, CSV, member budgets) logged in as a manager (not staff) of the team
-   with the most entries. Each page gets warm-up
+   with the most entries; the review pages for a month, 90 days and 12 months. Each page gets
+   warm-up
    runs, then `--runs` timed runs; the SQL is counted with `CaptureQueriesContext`. Streaming
    responses (the CSV) are timed to the first chunk and to the last.
-4. Times the queries behind those pages on their own (the selectors the views call), and prints
-   `EXPLAIN (ANALYZE, BUFFERS)` for the slowest query of the review and reconciliation pages.
+4. Times the queries behind those pages on their own (the selectors the views call: by user,
+   by team, by day and model, reconciliation), and prints `EXPLAIN (ANALYZE, BUFFERS)` for the
+   slowest query of the review and reconciliation pages.
+
+With `--before` it also times the same figures as the review got them before the roll-ups, by
+aggregating the period's ledger entries (the selectors the weekly digest still uses), with
+fewer runs: at 10 M entries a year of them takes seconds.
 
 With `--experiment` it also times the proposed fixes (see BENCHMARKS.md): other query shapes,
 extended statistics and daily roll-up tables. Anything it creates is raw SQL in the bench
@@ -30,6 +39,7 @@ database only, and it is dropped again, so the bench database keeps matching the
 """
 
 import argparse
+import importlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -39,9 +49,8 @@ from functools import partial
 from urllib.parse import urlencode
 
 import common
-from psycopg import sql
 
-SEED_VERSION = 2  # bump when the seeded data changes shape, so old bench databases are redone
+SEED_VERSION = 3  # bump when the seeded data changes shape, so old bench databases are redone
 # --tiny: the same path end to end in seconds: 2,000 jobs from 20 users, seeded again on every
 # run (so the seed meets the current schema), one timed run of each page, in a database and a
 # Redis database (cache, sessions) of its own.
@@ -64,7 +73,7 @@ MODELS = [
 
 STAFF_USERNAME = "bench-admin"
 TEAMS = 50
-SEEDED_DAYS = 90  # the ledger covers the 90 days before the seed
+SEEDED_DAYS = 365  # the ledger covers the 365 days before the seed
 
 
 # --- Seeding ------------------------------------------------------------------------------------
@@ -90,12 +99,15 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
         cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # A seed gone wrong must fail, not fill the disk that others share.
+        cursor.execute("SET LOCAL temp_file_limit = '16GB'")
         # The rows are consistent by construction; checking 2 M foreign keys one by one would
         # double the load time. Superuser only, and only for this transaction.
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("DROP TABLE IF EXISTS bench_seed_info")
         cursor.execute(
             "TRUNCATE jobs_costentry, jobs_notice, jobs_job, jobs_budget, jobs_spendday,"
+            " jobs_ledgerday, jobs_ledgeruserspan,"
             " jobs_membership, jobs_team, jobs_videomodel, django_admin_log, django_session,"
             " auth_user CASCADE"
         )
@@ -105,6 +117,7 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
         dropped = _drop_secondary_indexes(cursor, ["jobs_job", "jobs_costentry"])
         _seed_jobs(cursor, jobs=jobs, days=days, anchor=anchor)
         _seed_spend_days(cursor)
+        _seed_review_rollups(cursor)
         for statement in dropped:
             cursor.execute(statement)
         seconds = time.perf_counter() - started
@@ -129,6 +142,8 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
             "jobs_team",
             "jobs_membership",
             "jobs_spendday",
+            "jobs_ledgerday",
+            "jobs_ledgeruserspan",
         ):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
         cursor.execute("RESET statement_timeout")
@@ -272,6 +287,14 @@ def _seed_spend_days(cursor):
     )
 
 
+def _seed_review_rollups(cursor):
+    """The reviews' roll-ups from the ledger just loaded, by the same GROUP BY as the migration
+    that made them (0020), so the bench reads what a migrated studio would."""
+    migration = importlib.import_module("jobs.migrations.0022_ledger_rollups")
+    for statement in migration.fill_sql("postgresql"):
+        cursor.execute(statement)
+
+
 def _drop_secondary_indexes(cursor, tables):
     """Drop the indexes no constraint needs, and return the statements that rebuild them."""
     cursor.execute(
@@ -300,12 +323,18 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
             FROM generate_series(1, %(jobs)s) AS n
         ),
         people AS (
-            SELECT array_agg(id ORDER BY id) AS ids, count(*) AS how_many FROM auth_user
-            WHERE username LIKE 'bench-user-%%'
+            -- Each person's team (they are in one) by the same index as their id: a join to
+            -- the memberships after picking would sort 10 M rows, each carrying these arrays
+            -- (a 40 GB temporary file).
+            SELECT array_agg(u.id ORDER BY u.id) AS ids,
+                   array_agg(ms.team_id ORDER BY u.id) AS teams, count(*) AS how_many
+            FROM auth_user u LEFT JOIN jobs_membership ms ON ms.user_id = u.id
+            WHERE u.username LIKE 'bench-user-%%'
         ),
         picked AS (
-            SELECT b.*, m.*,
+            SELECT b.n, b.r_cost, b.r_pick, m.id, m.price_min, m.price_max, m.seconds, m.sizes,
                    p.ids[1 + floor(power(b.r_user, 2) * p.how_many)::int] AS user_id,
+                   p.teams[1 + floor(power(b.r_user, 2) * p.how_many)::int] AS member_team,
                    %(anchor)s - b.r_time * %(days)s * interval '1 day' AS created_at,
                    CASE WHEN b.r_outcome < 0.90 THEN 'charged'
                         WHEN b.r_outcome < 0.99 THEN 'refunded'
@@ -315,7 +344,7 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
             CROSS JOIN people p
         )
         SELECT n, gen_random_uuid() AS job_id, picked.user_id, picked.id AS model, outcome,
-               created_at, CASE WHEN mod(n, 2) = 0 THEN ms.team_id END AS team_id,
+               created_at, CASE WHEN mod(n, 2) = 0 THEN member_team END AS team_id,
                sizes[1 + floor(r_pick * array_length(sizes, 1))::int] AS size,
                seconds[1 + floor(r_cost * array_length(seconds, 1))::int] AS seconds,
                (20000 + r_cost * 180000)::int AS latency_ms,
@@ -326,8 +355,6 @@ def _seed_jobs(cursor, *, jobs, days, anchor):
                     WHEN created_at > %(anchor)s - interval '30 days' THEN 'pending'
                     WHEN mod(n, 2) = 0 THEN 'charged' ELSE 'not_charged' END AS reconciliation
         FROM picked
-        LEFT JOIN (SELECT user_id AS member_id, team_id FROM jobs_membership) AS ms
-               ON ms.member_id = picked.user_id
         """,
         {"jobs": jobs, "days": days, "anchor": anchor},
     )
@@ -539,13 +566,15 @@ class Period:
         return {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()}
 
 
-def periods(anchor: datetime) -> tuple[Period, Period]:
-    """The last full calendar month of the seeded data, and all of it (91 whole UTC days)."""
+def periods(anchor: datetime) -> tuple[Period, Period, Period]:
+    """The last full calendar month of the seeded data, the last 90 days and the last 12 months
+    (whole UTC days, to the seed's day: they start and end mid-month)."""
     this_month = anchor.date().replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     return (
         Period(f"month {last_month:%Y-%m}", last_month, this_month - timedelta(days=1)),
-        Period("90 days", (anchor - timedelta(days=90)).date(), anchor.date()),
+        Period("90 days", (anchor - timedelta(days=89)).date(), anchor.date()),
+        Period("12 months", (anchor - timedelta(days=364)).date(), anchor.date()),
     )
 
 
@@ -583,10 +612,13 @@ def review_pages(anchor: datetime, team=None) -> list[tuple[str, Period, str, bo
     page holds the tables by user, team, model and day."""
     from django.urls import NoReverseMatch, reverse
 
-    month, days = periods(anchor)
+    month, days, year = periods(anchor)
     wanted = [
         ("review", month, "review", {}, False),
         ("review", days, "review", {}, False),
+        ("review", year, "review", {}, False),
+        (f"drill-down: user {HEAVY_USER}", year, "entries", {"user": HEAVY_USER}, False),
+        ("reconciliation", year, "reconciliation", {}, False),
         ("CSV export", month, "export", {}, True),
         (f"drill-down: user {HEAVY_USER}", month, "entries", {"user": HEAVY_USER}, False),
         (f"drill-down: model {BUSY_MODEL}", month, "entries", {"model": BUSY_MODEL}, False),
@@ -594,7 +626,7 @@ def review_pages(anchor: datetime, team=None) -> list[tuple[str, Period, str, bo
         ("reconciliation, all unknown", month, "reconciliation", {"show": "all"}, False),
     ]
     if team is not None:
-        wanted[5:5] = [
+        wanted[8:8] = [
             ("drill-down: busiest team", month, "entries", {"team": str(team.pk)}, False),
             ("drill-down: personal spaces", month, "entries", {"team": "personal"}, False),
         ]
@@ -612,10 +644,12 @@ def team_pages(anchor: datetime, team, member: str) -> list[tuple[str, Period, s
     """(page, period, URL, streams) for a team's managers' pages."""
     from django.urls import reverse
 
-    month, days = periods(anchor)
+    month, days, year = periods(anchor)
     wanted = [
         ("team review", month, "review", {}, False),
         ("team review", days, "review", {}, False),
+        ("team review", year, "review", {}, False),
+        (f"team drill-down: member {member}", year, "entries", {"user": member}, False),
         ("team CSV export", month, "export", {}, True),
         (f"team drill-down: member {member}", month, "entries", {"user": member}, False),
         (f"team drill-down: model {BUSY_MODEL}", month, "entries", {"model": BUSY_MODEL}, False),
@@ -638,17 +672,12 @@ def page_queries(period: Period):
     from jobs import selectors
 
     entries = selectors.ledger_for_period(start=period.start, end=period.end)
+    days_of = {"first_day": period.first_day, "last_day": period.last_day}
     return [
-        ("review: by user", lambda: selectors.spend_by_user(entries)),
-        (
-            "review: by team (roll-up)",
-            lambda: selectors.spend_by_team(first_day=period.first_day, last_day=period.last_day),
-        ),
+        ("review: by user", lambda: selectors.review_by_user(**days_of)),
+        ("review: by team", lambda: selectors.spend_by_team(**days_of)),
         ("review: by day and model", lambda: review_days_and_models(period)),
-        (
-            "reconciliation: totals",
-            lambda: [selectors.reconciliation_totals(start=period.start, end=period.end)],
-        ),
+        ("reconciliation: totals", lambda: [selectors.reconciliation_totals(**days_of)]),
         (
             "reconciliation: to check, page 1",
             lambda: selectors.unknown_outcomes(entries, pending_only=True)[:50],
@@ -663,20 +692,77 @@ def page_queries(period: Period):
 def review_days_and_models(period: Period):
     from jobs import selectors
 
-    entries = selectors.ledger_for_period(start=period.start, end=period.end)
-    days, models = selectors.spend_by_day_and_model(
-        entries, first_day=period.first_day, last_day=period.last_day
+    days, models = selectors.review_by_day_and_model(
+        first_day=period.first_day, last_day=period.last_day
     )
     return [*days, *models]
 
 
+def ledger_queries(period: Period, team=None):
+    """The same figures as the review got them before the roll-ups: aggregates of the period's
+    ledger entries (by user; by day and model, which gave the by-day table, the by-model table
+    and the totals; by team), all or a team's."""
+    from django.db.models import Count, Sum
+
+    from jobs import selectors
+
+    def entries():
+        return selectors.ledger_for_period(start=period.start, end=period.end, team=team)
+
+    def by_day_and_model():
+        days, models = selectors.spend_by_day_and_model(
+            entries(), first_day=period.first_day, last_day=period.last_day
+        )
+        return [*days, *models]
+
+    where = "" if team is None else ", team"
+    queries = [
+        (f"ledger{where}: by user", lambda: selectors.spend_by_user(entries())),
+        (f"ledger{where}: by day and model", by_day_and_model),
+    ]
+    if team is None:
+        queries.append(
+            (
+                "ledger: by team",
+                lambda: entries().values("team_id").annotate(t=Sum("cost"), n=Count("id")),
+            )
+        )
+    return queries
+
+
+def check_rollups(*checked: Period) -> None:
+    """The roll-ups' figures equal the ledger's own aggregates for each period (the check a
+    tiny run makes; at 10 M the ledger's side takes minutes)."""
+    from jobs import selectors
+
+    for period in checked:
+        days_of = {"first_day": period.first_day, "last_day": period.last_day}
+        entries = selectors.ledger_for_period(start=period.start, end=period.end)
+        users = {r["user_id"]: r for r in selectors.review_by_user(**days_of)}
+        from_ledger = {r["user_id"]: r for r in selectors.spend_by_user(entries)}
+        days, models = selectors.review_by_day_and_model(**days_of)
+        ledger_days, ledger_models = selectors.spend_by_day_and_model(entries, **days_of)
+        by_model = {r["model"]: r for r in models}
+        if (users, days, by_model) != (
+            from_ledger,
+            ledger_days,
+            {r["model"]: r for r in ledger_models},
+        ):
+            raise SystemExit(f"the roll-ups differ from the ledger for {period.name}")
+    print(f"roll-ups equal to the ledger for {', '.join(p.name for p in checked)}")
+
+
 def review_figures_now(period: Period):
-    """The review page's figures as it gets them now (18e1550): users grouped by user_id with
-    the names looked up after, days and models from one (day, model) grouping."""
+    """The review page's figures as it got them from the ledger before the roll-ups (18e1550):
+    users grouped by user_id with the names looked up after, days and models from one (day,
+    model) grouping."""
     from jobs import selectors
 
     entries = selectors.ledger_for_period(start=period.start, end=period.end)
-    return [*selectors.spend_by_user(entries), *review_days_and_models(period)]
+    days, models = selectors.spend_by_day_and_model(
+        entries, first_day=period.first_day, last_day=period.last_day
+    )
+    return [*selectors.spend_by_user(entries), *days, *models]
 
 
 def review_figures_first_version(period: Period):
@@ -699,60 +785,6 @@ def review_figures_first_version(period: Period):
         .annotate(**figures)
         .order_by("day"),
     ]
-
-
-# Fix B: daily roll-ups kept beside the ledger. In the app they would be two models, written by
-# ledger_record and ledger_reconcile in the same transaction as the entry, with an upsert.
-ROLLUP_TABLES = ("bench_cost_day_user", "bench_cost_day_model")
-CREATE_ROLLUPS = [
-    """CREATE TABLE bench_cost_day_user AS
-    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, user_id, sum(cost) AS total,
-        count(*) AS count, sum(possible_cost) FILTER (WHERE reconciliation = 'pending') AS pending,
-        count(*) FILTER (WHERE outcome = 'unknown') AS unknown,
-        count(*) FILTER (WHERE reconciliation = 'pending') AS to_check
-    FROM jobs_costentry GROUP BY 1, 2""",
-    "ALTER TABLE bench_cost_day_user ADD PRIMARY KEY (day, user_id)",
-    """CREATE TABLE bench_cost_day_model AS
-    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, model, sum(cost) AS total,
-        count(*) AS count, sum(possible_cost) FILTER (WHERE reconciliation = 'pending') AS pending,
-        count(*) FILTER (WHERE outcome = 'unknown') AS unknown,
-        count(*) FILTER (WHERE reconciliation = 'pending') AS to_check
-    FROM jobs_costentry GROUP BY 1, 2""",
-    "ALTER TABLE bench_cost_day_model ADD PRIMARY KEY (day, model)",
-    "VACUUM (ANALYZE) bench_cost_day_user",
-    "VACUUM (ANALYZE) bench_cost_day_model",
-]
-FROM_ROLLUPS = [
-    """SELECT r.user_id, u.username, sum(total), sum(count), sum(pending)
-    FROM bench_cost_day_user r JOIN auth_user u ON u.id = r.user_id
-    WHERE r.day BETWEEN %(first)s AND %(last)s GROUP BY r.user_id, u.username""",
-    """SELECT day, model, sum(total), sum(count), sum(pending) FROM bench_cost_day_model
-    WHERE day BETWEEN %(first)s AND %(last)s GROUP BY day, model""",
-]
-# The reconciliation page's totals: all time and the period, in one pass over the roll-up.
-RECONCILIATION_FROM_ROLLUPS = """
-    SELECT sum(total), sum(count), sum(pending),
-        sum(total) FILTER (WHERE in_period), sum(count) FILTER (WHERE in_period),
-        sum(pending) FILTER (WHERE in_period), sum(unknown) FILTER (WHERE in_period),
-        sum(to_check) FILTER (WHERE in_period)
-    FROM (SELECT *, day BETWEEN %(first)s AND %(last)s AS in_period
-          FROM bench_cost_day_model) AS r"""
-
-
-def drop_rollups(cursor):
-    for table in ROLLUP_TABLES:
-        cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)).as_string())
-
-
-def from_rollups(period: Period, statements):
-    from django.db import connection
-
-    rows = []
-    with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement, {"first": period.first_day, "last": period.last_day})
-            rows.extend(cursor.fetchall())
-    return rows
 
 
 def export_rows(period: Period, *, in_transaction: bool):
@@ -824,10 +856,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", default="videostudio_bench")
     parser.add_argument("--reseed", action="store_true", help="drop the bench database first")
-    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--jobs", type=int, default=10_000_000)
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=15, help="timed runs of each (CSV: 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    parser.add_argument(
+        "--before", action="store_true", help="also the figures from the ledger (no roll-ups)"
+    )
+    parser.add_argument("--before-runs", type=int, default=3, help="timed runs of each, --before")
     parser.add_argument("--experiment", action="store_true", help="also time the fixes")
     parser.add_argument("--queries", action="store_true", help="list each page's queries")
     parser.add_argument("--redis-url", help="the cache and sessions (default: REDIS_URL's)")
@@ -878,7 +914,9 @@ def bench(args) -> None:
         print(f"{cursor.fetchone()[0]:,} ledger entries; load average {common.loadavg()}")
 
     measurer = Measurer(runs=args.runs, warmup=args.warmup)
-    month, days = periods(anchor)
+    month, days, year = periods(anchor)
+    if args.tiny:
+        check_rollups(month, days, year)
     print(
         f"{args.runs} timed runs after {args.warmup} warm-up runs, wall clock, in-process through"
         " django.test.Client (no network); SQL counted and timed by CaptureQueriesContext"
@@ -938,12 +976,24 @@ def bench(args) -> None:
     provider = [measurer.call("GET /v1/credits (simulator)", "-", lambda: [get_client().credits()])]
     queries = [
         measurer.call(name, period.name, make)
-        for period in (month, days)
+        for period in (month, days, year)
         for name, make in page_queries(period)
     ]
     print_results(
         "Inside those pages: the provider call, and each query on its own", provider + queries
     )
+
+    if args.before:
+        before = [
+            measurer.call(name, period.name, make, runs=args.before_runs)
+            for period in (month, days, year)
+            for name, make in ledger_queries(period) + ledger_queries(period, team)
+        ]
+        print_results(
+            f"Before the roll-ups: the review's figures aggregated from the ledger's entries"
+            f" (the team's: {team.name if team else '-'})",
+            before,
+        )
 
     if args.experiment:
         experiment(measurer, anchor)
@@ -959,12 +1009,9 @@ def bench(args) -> None:
 
 
 def experiment(measurer: Measurer, anchor: datetime) -> None:
-    """Time the fixes in BENCHMARKS.md. Whatever is created here is dropped again."""
-    from django.db import connection
-
-    from jobs import selectors
-
-    month, days = periods(anchor)
+    """Time the ledger-side fixes in BENCHMARKS.md (what the review did before the roll-ups,
+    and the CSV's cursor). Whatever is created here is dropped again."""
+    month, days, _year = periods(anchor)
     both = (month, days)
     results = [
         measurer.call(
@@ -980,15 +1027,10 @@ def experiment(measurer: Measurer, anchor: datetime) -> None:
             for with_statistics in (False, True):
                 set_day_model_statistics(with_statistics)
                 label = " + day statistics" if with_statistics else ""
-                measured = [
-                    measurer.call(f"now: 2 scans{label}", p.name, partial(review_figures_now, p))
-                    for p in both
-                ] + [
-                    measurer.page(f"{name} page{label}", period.name, url)
-                    for name, period, url, _streams in review_pages(anchor)
-                    if name == "review"
-                ]
-                for result in measured:
+                for p in both:
+                    result = measurer.call(
+                        f"ledger: 2 scans{label}", p.name, partial(review_figures_now, p)
+                    )
                     key = f"{result.name}, {result.period}"
                     if key in turns:
                         turns[key].runs_ms += result.runs_ms
@@ -997,42 +1039,10 @@ def experiment(measurer: Measurer, anchor: datetime) -> None:
                         turns[key] = result
     finally:
         set_day_model_statistics(False)
-    results += [r for r in turns.values() if not r.name.startswith("review")]
-    pages = [r for r in turns.values() if r.name.startswith("review")]
-
-    reconciliation = [
-        measurer.call(
-            "reconciliation totals now",
-            month.name,
-            lambda: [selectors.reconciliation_totals(start=month.start, end=month.end)],
-        )
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute("SET statement_timeout = 0")
-        drop_rollups(cursor)
-        for statement in CREATE_ROLLUPS:
-            cursor.execute(statement)
-        cursor.execute("RESET statement_timeout")
-    try:
-        results += [
-            measurer.call("B: daily roll-ups", p.name, partial(from_rollups, p, FROM_ROLLUPS))
-            for p in both
-        ]
-        reconciliation.append(
-            measurer.call(
-                "B: reconciliation totals from roll-ups",
-                month.name,
-                partial(from_rollups, month, [RECONCILIATION_FROM_ROLLUPS]),
-            )
-        )
-    finally:
-        with connection.cursor() as cursor:
-            drop_rollups(cursor)
+    results += list(turns.values())
     print_results(
-        "Review figures: query shapes compared (SQL and row handling, no template)", results
+        "Review figures from the ledger: query shapes compared (SQL and row handling)", results
     )
-    print_results("The review page itself, without and with the day statistics (2 turns)", pages)
-    print_results("Reconciliation totals: the whole ledger or the roll-up", reconciliation)
 
     csv = [
         measurer.call(

@@ -2,7 +2,8 @@
 
 They recompute what each level has spent and holds straight from the ledger (CostEntry) and the
 live jobs, with their own idea of which level an entry counts at, so they do not trust the code
-under test (SpendDay, jobs/selectors/budgets.py) to check itself.
+under test (SpendDay, jobs/selectors/budgets.py) to check itself. Likewise for the cost
+reviews' roll-ups (LedgerDay, LedgerUserSpan): assert_review_rollups_match_ledger.
 """
 
 import datetime as dt
@@ -13,7 +14,16 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from jobs import periods
-from jobs.models import Budget, CostEntry, HeldTotal, Job, SpendDay, Team
+from jobs.models import (
+    Budget,
+    CostEntry,
+    HeldTotal,
+    Job,
+    LedgerDay,
+    LedgerUserSpan,
+    SpendDay,
+    Team,
+)
 
 ZERO = Decimal(0)
 
@@ -52,6 +62,7 @@ def assert_rollup_matches_ledger() -> None:
     scope and day the ledger has has its row."""
     rollup = {(row.scope, row.day): (row.cost, row.pending) for row in SpendDay.objects.all()}
     assert rollup == ledger_sums()
+    assert_review_rollups_match_ledger()
 
 
 def assert_held_totals_match_live_jobs() -> None:
@@ -122,3 +133,50 @@ def team_with_members(name: str, members, *, by=None) -> Team:
     for user in members:
         services.membership_set(team=team, user=user, by=by)
     return team
+
+
+def ledger_review_sums() -> dict[tuple, list]:
+    """[cost, entries, pending possible cost, unknown outcomes, still to check] per UTC day,
+    user, team and model, summed from the ledger's entries one by one."""
+    sums = defaultdict(lambda: [ZERO, 0, ZERO, 0, 0])
+    for entry in CostEntry.objects.all():
+        key = (
+            entry.created_at.astimezone(dt.UTC).date(),
+            entry.user_id,
+            entry.team_id,
+            entry.model,
+        )
+        pending = entry.reconciliation == CostEntry.Reconciliation.PENDING
+        figures = sums[key]
+        figures[0] += entry.cost
+        figures[1] += 1
+        figures[2] += (entry.possible_cost or ZERO) if pending else ZERO
+        figures[3] += entry.outcome == CostEntry.Outcome.UNKNOWN
+        figures[4] += pending
+    return dict(sums)
+
+
+def assert_review_rollups_match_ledger() -> None:
+    """Both review roll-ups hold exactly the ledger's sums, for every (day, user, team, model)
+    added up along the dimensions each keeps: LedgerDay per day, team and model;
+    LedgerUserSpan per user and team, per day and per month. Every key the ledger has has its
+    row, and no other row exists."""
+    by_day, by_user = {}, {}
+    for (day, user_id, team_id, model), figures in ledger_review_sums().items():
+        row = by_day.setdefault((day, team_id, model), [ZERO, 0, ZERO, 0, 0])
+        for index, value in enumerate(figures):
+            row[index] += value
+        for span, start in (("day", day), ("month", day.replace(day=1))):
+            row = by_user.setdefault((span, start, user_id, team_id), [ZERO, 0, ZERO])
+            for index, value in enumerate(figures[:3]):
+                row[index] += value
+    assert {
+        (r.day, r.team_id, r.model): [r.cost, r.entries, r.pending_cost, r.unknown, r.to_check]
+        for r in LedgerDay.objects.all()
+    } == by_day
+    assert {
+        (r.span, r.day, r.user_id, r.team_id): [r.cost, r.entries, r.pending_cost]
+        for r in LedgerUserSpan.objects.all()
+    } == by_user
+    assert LedgerDay.objects.count() == len(by_day)  # no key twice
+    assert LedgerUserSpan.objects.count() == len(by_user)

@@ -110,7 +110,7 @@ def untrack_holds(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0019_job_groups'),
+        ('jobs', '0020_gallery_indexes'),
     ]
 
     operations = [

@@ -9,6 +9,7 @@ from .groups import JobGroup
 from .jobs import CostEntry, Job, Notice, SubmitKey
 from .outbound import AlertHook, OutgoingEmail, WebhookAttempt, WebhookDelivery
 from .provider_keys import ProviderKey
+from .rollups import LedgerDay, LedgerUserSpan
 from .teams import Membership, Team
 from .tokens import ApiToken
 
@@ -26,6 +27,8 @@ __all__ = [
     "HeldTotal",
     "Job",
     "JobGroup",
+    "LedgerDay",
+    "LedgerUserSpan",
     "Membership",
     "Notice",
     "OutgoingEmail",

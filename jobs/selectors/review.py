@@ -1,5 +1,10 @@
 """The cost review's figures: a period of the ledger by user, team, model and day, its entries,
-the CSV's rows, and the reconciliation's totals. Each is one aggregate query (see spending.py).
+the CSV's rows, and the reconciliation's totals.
+
+The figures read the ledger's roll-ups (models/rollups.py), which the ledger's own transactions
+keep exact per UTC day: the review's periods are whole UTC days (views/review.py's Period), so
+no figure needs the ledger itself, and a year of 10 M entries adds up a few hundred thousand
+rows at most. Lists of entries and the CSV read the ledger, a page or a chunk at a time.
 
 Staff review the whole ledger; a team's managers review the same figures with `team=` set, so
 they read only the entries charged to their team (never a member's personal spend)."""
@@ -9,12 +14,21 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from jobs import periods
-from jobs.models import Budget, CostEntry, Job, Membership, SpendDay, Team, spend_scope
+from jobs.models import (
+    Budget,
+    CostEntry,
+    Job,
+    LedgerDay,
+    LedgerUserSpan,
+    Membership,
+    SpendDay,
+    Team,
+)
 
 from .budgets import MICRODOLLAR, BudgetStatus, budget_statuses, scope_spend
 from .spending import PENDING, SPEND_FIGURES, with_zeros
@@ -51,43 +65,65 @@ def spend_by_user(entries) -> list[dict]:
 
 
 def spend_by_team(*, first_day: date, last_day: date) -> list[dict]:
-    """One row per team that spent in the period (team_id, name, total, pending), and one for
-    the personal spaces (team_id None); unsorted.
+    """One row per team that has entries in the period (team_id, name, total, count, pending),
+    and one for the personal spaces (team_id None); unsorted."""
+    return review_by_user_and_team(first_day=first_day, last_day=last_day)[1]
 
-    Read from the daily roll-up (SpendDay), which the ledger's own transactions keep exact per
-    UTC day and level: at most 51 scopes times the period's days, instead of a third pass over
-    the period's entries (grouping a million entries by team cost as much as the by-user
-    table). The personal spaces are the organization's spend less the teams'. The roll-up
-    keeps no job count, so this table has none; a team's drill-down counts its entries.
-    """
-    names = dict(Team.objects.values_list("pk", "name"))
-    scopes = {spend_scope(Budget.Level.TEAM, team_id=pk): pk for pk in names}
-    org = spend_scope(Budget.Level.ORGANIZATION)
+
+def review_by_user_and_team(*, first_day: date, last_day: date) -> tuple[list, list]:
+    """(users, teams): the staff review's tables by user (as review_by_user) and by team (as
+    spend_by_team), from one query on LedgerUserSpan grouped by user and team: at most
+    people times teams rows, added up here, instead of a second pass over the roll-ups."""
     rows = (
-        SpendDay.objects.filter(scope__in=[org, *scopes], day__gte=first_day, day__lte=last_day)
-        .values("scope")
-        .annotate(total=Sum("cost"), pending=Sum("pending"))
+        _user_spans(first_day, last_day)
+        .values("user_id", "team_id")
+        .annotate(**ROLLUP_FIGURES)
         .order_by()
     )
-    teams, everyone = [], with_zeros({})
+    users, teams = {}, {}
     for row in rows:
-        row = with_zeros(row)
-        if row["scope"] == org:
-            everyone = row
-        else:
-            team_id = scopes[row["scope"]]
-            teams.append({"team_id": team_id, "name": names[team_id], **_money_of(row)})
-    personal = {
-        "total": everyone["total"] - sum((t["total"] for t in teams), Decimal(0)),
-        "pending": everyone["pending"] - sum((t["pending"] for t in teams), Decimal(0)),
-    }
-    if teams or personal["total"] or personal["pending"]:
-        teams.append({"team_id": None, "name": PERSONAL_SPACES, **personal})
-    return teams
+        for key, table in ((row["user_id"], users), (row["team_id"], teams)):
+            _add(table, key, row)
+    return _named_users(_with_zeros(users)), _named_teams(_with_zeros(teams))
 
 
-def _money_of(row: dict) -> dict:
-    return {"total": row["total"], "pending": row["pending"]}
+def _add(table: dict, key, row: dict) -> None:
+    """Add a grouped row's figures to table[key]. The roll-ups' sums are never NULL (their
+    columns are NOT NULL, and a group has a row), so with_zeros waits for the totals."""
+    group = table.get(key)
+    if group is None:
+        table[key] = {"total": row["total"], "count": row["count"], "pending": row["pending"]}
+    else:
+        group["total"] += row["total"]
+        group["count"] += row["count"]
+        group["pending"] += row["pending"]
+
+
+def _with_zeros(table: dict) -> dict:
+    return {key: with_zeros(figures) for key, figures in table.items()}
+
+
+def _named_users(users: dict) -> list[dict]:
+    names = usernames_by_id([pk for pk in users if pk is not None])
+    return [
+        {
+            "user_id": pk,
+            "username": DELETED_ACCOUNTS if pk is None else names.get(pk, ""),
+            **figures,
+        }
+        for pk, figures in users.items()
+    ]
+
+
+def _named_teams(teams: dict) -> list[dict]:
+    """The by-team table's rows: the teams by name, and the personal spaces if any team or
+    any personal spend is there."""
+    names = dict(Team.objects.values_list("pk", "name"))
+    personal = teams.pop(None, with_zeros({}))
+    rows = [{"team_id": pk, "name": names[pk], **figures} for pk, figures in teams.items()]
+    if rows or personal["total"] or personal["pending"]:
+        rows.append({"team_id": None, "name": PERSONAL_SPACES, **personal})
+    return rows
 
 
 def usernames_by_id(ids: list[int], *, chunk: int = 5000) -> dict[int, str]:
@@ -101,37 +137,113 @@ def usernames_by_id(ids: list[int], *, chunk: int = 5000) -> dict[int, str]:
 
 
 def spend_by_day_and_model(entries, *, first_day: date, last_day: date):
-    """(days, models): the period's spend per UTC day (every day, zeros included, in date
-    order) and per model (unsorted), from one query grouped by day and model. The grouped rows
-    number at most days times models, so adding them up here is cheap; two separate grouped
-    queries would read every entry twice."""
+    """(days, models) of some ledger entries (the weekly digest's), as
+    review_by_day_and_model gives them, from one query grouped by day and model."""
     rows = (
         entries.annotate(day=TruncDate("created_at"))
         .values("day", "model")
         .annotate(**SPEND_FIGURES)
         .order_by()
     )
+    return _days_and_models(rows, first_day=first_day, last_day=last_day)
+
+
+def _days_and_models(rows, *, first_day: date, last_day: date):
+    """(days, models): the period's spend per UTC day (every day, zeros included, in date
+    order) and per model (unsorted), from rows grouped by day and model. The grouped rows
+    number at most days times models, so adding them up here is cheap; two separate grouped
+    queries would read everything twice."""
     days, models = {}, {}
     for row in rows:
-        row = with_zeros(row)
+        row["total"] = row["total"] or Decimal(0)  # the ledger's sums: NULL for a group of
+        row["pending"] = row["pending"] or Decimal(0)  # no pending entry
         for key, table in ((row["day"], days), (row["model"], models)):
-            group = table.get(key)
-            if group is None:
-                table[key] = {
-                    "total": row["total"],
-                    "count": row["count"],
-                    "pending": row["pending"],
-                }
-            else:
-                group["total"] += row["total"]
-                group["count"] += row["count"]
-                group["pending"] += row["pending"]
+            _add(table, key, row)
+    days, models = _with_zeros(days), _with_zeros(models)
     every_day = []
     day = first_day
     while day <= last_day:
         every_day.append({"day": day, **days.get(day, with_zeros({}))})
         day += timedelta(days=1)
     return every_day, [{"model": model, **figures} for model, figures in models.items()]
+
+
+# The review's figures, from the roll-ups -----------------------------------------------------
+
+ROLLUP_FIGURES = {
+    "total": Sum("cost"),
+    "count": Sum("entries"),
+    "pending": Sum("pending_cost"),
+}
+
+
+def _days(first_day: date, last_day: date, *, team: Team | None = None):
+    """LedgerDay's rows of the period (whole UTC days), all or a team's."""
+    rows = LedgerDay.objects.filter(day__gte=first_day, day__lte=last_day)
+    return rows if team is None else rows.filter(team=team)
+
+
+def _user_spans(first_day: date, last_day: date, *, team: Team | None = None):
+    """LedgerUserSpan's rows that add up to the period exactly: the month rows of the calendar
+    months it covers whole, and the day rows of the days before and after them (or of every
+    day, in a period within one month). A year reads 12 month rows and at most 60 day rows per
+    person and team, instead of 365."""
+    first_month = first_day if first_day.day == 1 else _next_month(first_day)
+    after_months = _next_month(last_day)  # the day after the last whole month
+    if after_months - timedelta(days=1) != last_day:
+        after_months = last_day.replace(day=1)
+    day, month = LedgerUserSpan.Span.DAY, LedgerUserSpan.Span.MONTH
+    if first_month >= after_months:  # no whole month: its days
+        spans = Q(span=day, day__gte=first_day, day__lte=last_day)
+    else:
+        spans = (
+            Q(span=day, day__gte=first_day, day__lt=first_month)
+            | Q(span=month, day__gte=first_month, day__lt=after_months)
+            | Q(span=day, day__gte=after_months, day__lte=last_day)
+        )
+    rows = LedgerUserSpan.objects.filter(spans)
+    return rows if team is None else rows.filter(team=team)
+
+
+def _next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def review_by_user(*, first_day: date, last_day: date, team: Team | None = None) -> list[dict]:
+    """One row per user with entries in the period (with `team`, charged to it): user_id,
+    username, total, count, pending; unsorted. The entries of people who deleted their
+    accounts are one row, user_id None. Grouped by user_id, with the names fetched afterwards
+    for the grouped ids."""
+    rows = (
+        _user_spans(first_day, last_day, team=team)
+        .values("user_id")
+        .annotate(**ROLLUP_FIGURES)
+        .order_by()
+    )
+    return _named_users({row["user_id"]: with_zeros(row) for row in rows})
+
+
+def review_by_day_and_model(*, first_day: date, last_day: date, team: Team | None = None):
+    """(days, models) of the period (with `team`, of its entries), from one query on LedgerDay
+    grouped by day and model."""
+    rows = (
+        _days(first_day, last_day, team=team)
+        .values("day", "model")
+        .annotate(**ROLLUP_FIGURES)
+        .order_by()
+    )
+    return _days_and_models(rows, first_day=first_day, last_day=last_day)
+
+
+def review_totals(
+    *, first_day: date, last_day: date, within: Team | None = None, by_user: bool, **subject
+) -> dict:
+    """A drill-down's totals (total, count, pending) in the period: of one person (`by_user`,
+    with `user=` or `user__username=`) from LedgerUserSpan, or of one model or team
+    (`model=`, `team=`, `team__isnull=`) from LedgerDay; `within` a team, only its entries."""
+    rows = (_user_spans if by_user else _days)(first_day, last_day, team=within)
+    return with_zeros(rows.filter(**subject).aggregate(**ROLLUP_FIGURES))
 
 
 def ledger_entries_for_review(entries):
@@ -157,20 +269,18 @@ def ledger_rows_for_export(entries):
     return rows.iterator(chunk_size=2000)
 
 
-def reconciliation_totals(*, start, end) -> dict:
-    """The ledger's all-time figures and the period's, in one pass over the ledger (the
-    all-time sums read every entry anyway, so the period's ride along as FILTERed sums):
-    {"all_time": {total, count, pending}, "period": {total, count, pending, unknown,
-    to_check}}."""
-    in_period = Q(created_at__gte=start, created_at__lt=end)
-    unknown = Q(outcome=CostEntry.Outcome.UNKNOWN)
-    figures = CostEntry.objects.aggregate(
-        **SPEND_FIGURES,
+def reconciliation_totals(*, first_day: date, last_day: date) -> dict:
+    """The ledger's all-time figures and the period's, in one pass over LedgerDay (the period's
+    ride along as FILTERed sums): {"all_time": {total, count, pending}, "period": {total,
+    count, pending, unknown, to_check}}."""
+    in_period = Q(day__gte=first_day, day__lte=last_day)
+    figures = LedgerDay.objects.aggregate(
+        **ROLLUP_FIGURES,
         period_total=Sum("cost", filter=in_period),
-        period_count=Count("id", filter=in_period),
-        period_pending=Sum("possible_cost", filter=in_period & PENDING),
-        period_unknown=Count("id", filter=in_period & unknown),
-        period_to_check=Count("id", filter=in_period & PENDING),
+        period_count=Sum("entries", filter=in_period),
+        period_pending=Sum("pending_cost", filter=in_period),
+        period_unknown=Sum("unknown", filter=in_period),
+        period_to_check=Sum("to_check", filter=in_period),
     )
     period = with_zeros(
         {
@@ -179,9 +289,9 @@ def reconciliation_totals(*, start, end) -> dict:
             "pending": figures["period_pending"],
         }
     )
-    period["unknown"] = figures["period_unknown"]
-    period["to_check"] = figures["period_to_check"]
-    all_time = with_zeros({key: figures[key] for key in SPEND_FIGURES})
+    period["unknown"] = figures["period_unknown"] or 0
+    period["to_check"] = figures["period_to_check"] or 0
+    all_time = with_zeros({key: figures[key] for key in ROLLUP_FIGURES})
     return {"all_time": all_time, "period": period}
 
 

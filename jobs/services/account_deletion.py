@@ -42,6 +42,7 @@ from jobs.models.budgets import Budget
 from .access import ACCESS_FLAGS
 from .audit import audit_record
 from .files import stored_files_delete, stored_files_queue
+from .ledger import rollups_forget_user
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +109,11 @@ def account_delete(
        without their name; and the deletion itself, by whom (`by`: staff in the admin, or the
        person), naming no one else (the account's link clears as it goes).
     6. Delete their budgets' daily roll-ups (their budgets go with them; the organization's and
-       the teams' stay exact) and their messages in the outbox; then the account itself, which
-       unties the ledger, the audit trail and their team jobs (SET_NULL) and deletes their
-       tokens, memberships, budgets and the rest (CASCADE).
+       the teams' stay exact); untie their ledger entries and move their rows of the reviews'
+       roll-up to the deleted accounts' (services.ledger.rollups_forget_user); delete their
+       messages in the outbox; then the account itself, which unties the audit trail and their
+       team jobs (SET_NULL) and deletes their tokens, memberships, budgets and the rest
+       (CASCADE).
     7. After commit, delete the collected files from the storage.
     """
     User = get_user_model()
@@ -187,6 +190,11 @@ def account_delete(
             content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)
         ).update(object_repr=DELETED_ACCOUNT)
         SpendDay.objects.filter(_own_scopes(user)).delete()
+        # The ledger keeps their entries without their name, and the reviews' roll-ups move
+        # their spend to the deleted accounts' rows. Clearing the name first waits for any
+        # verdict in progress on their entries, so the move sees its addition.
+        CostEntry.objects.filter(user=user).update(user=None)
+        rollups_forget_user(user_id=user.pk)
         OutgoingEmail.objects.filter(user=user).delete()
         username = user.get_username()
         user.delete()

@@ -1,6 +1,7 @@
 """The cost ledger: one entry per job that reached the provider, written in the same transaction
 as the conditional UPDATE that ends the job's call, together with its daily roll-up (SpendDay)
-at every budget level and any threshold notice the new spend crosses."""
+at every budget level, the cost reviews' roll-ups (LedgerDay, LedgerUserSpan) and any threshold
+notice the new spend crosses."""
 
 from decimal import Decimal
 
@@ -8,7 +9,17 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs import metrics, periods
-from jobs.models import AuditEvent, Budget, CostEntry, Job, SpendDay, audit_quote, spend_scope
+from jobs.models import (
+    AuditEvent,
+    Budget,
+    CostEntry,
+    Job,
+    LedgerDay,
+    LedgerUserSpan,
+    SpendDay,
+    audit_quote,
+    spend_scope,
+)
 
 from .audit import audit_record
 
@@ -48,6 +59,113 @@ def spend_add(*, scopes: list[str], day, cost: Decimal, pending: Decimal) -> Non
         )
 
 
+LEDGER_DAY_SUMS = ("cost", "entries", "pending_cost", "unknown", "to_check")
+LEDGER_USER_SUMS = ("cost", "entries", "pending_cost")
+
+
+def rollups_add(
+    *,
+    day,
+    user_id,
+    team_id,
+    model: str,
+    cost: Decimal,
+    count: int,
+    pending: Decimal,
+    unknown: int,
+    to_check: int,
+) -> None:
+    """Add one change of the ledger to the reviews' roll-ups: the row of its day, team and model,
+    and its person's rows for the day and the month. Each table is one INSERT … ON CONFLICT DO
+    UPDATE, so racing writers never lose an addition; the person's day row comes before the
+    month row, the order every writer uses (account deletion too), so they never deadlock."""
+    sums = {"cost": cost, "entries": count, "pending_cost": pending}
+    _upsert(
+        LedgerDay,
+        keys={"day": day, "team_id": team_id, "model": model},
+        rows=[{**sums, "unknown": unknown, "to_check": to_check}],
+        sums=LEDGER_DAY_SUMS,
+    )
+    _upsert(
+        LedgerUserSpan,
+        keys={"user_id": user_id, "team_id": team_id},
+        rows=[
+            {"span": LedgerUserSpan.Span.DAY, "day": day, **sums},
+            {"span": LedgerUserSpan.Span.MONTH, "day": day.replace(day=1), **sums},
+        ],
+        sums=LEDGER_USER_SUMS,
+    )
+
+
+def rollups_forget_user(*, user_id: int) -> None:
+    """Move a person's rows of LedgerUserSpan to the deleted accounts' (user None), adding them
+    to those, as their ledger entries lose their name: every total stays the same. Runs in the
+    account deletion's transaction, after the entries' user was cleared (which waited for any
+    verdict in progress on them).
+
+    On PostgreSQL one statement: the DELETE takes each row's lock (waiting for a writer in
+    progress, then returning the row as it committed), and the rows are added in key order,
+    the order every other writer follows."""
+    table = connection.ops.quote_name(LedgerUserSpan._meta.db_table)
+    if connection.vendor == "postgresql":
+        constraint = LedgerUserSpan._meta.constraints[0].name
+        additions = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in LEDGER_USER_SUMS)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {table} WHERE user_id = %s "  # noqa: S608
+                "RETURNING span, day, team_id, cost, entries, pending_cost) "
+                f"INSERT INTO {table} (span, day, user_id, team_id, cost, entries, pending_cost) "
+                "SELECT span, day, NULL, team_id, cost, entries, pending_cost FROM gone "
+                "ORDER BY span, day, team_id "
+                f"ON CONFLICT ON CONSTRAINT {constraint} DO UPDATE SET {additions}",
+                [user_id],
+            )
+        return
+    rows = LedgerUserSpan.objects.filter(user_id=user_id).order_by("span", "day", "team_id")
+    for row in list(rows.values("span", "day", "team_id", *LEDGER_USER_SUMS)):
+        sums = {c: row.pop(c) for c in LEDGER_USER_SUMS}
+        _upsert(LedgerUserSpan, keys={"user_id": None, **row}, rows=[sums], sums=LEDGER_USER_SUMS)
+    rows.delete()
+
+
+def _upsert(model, *, keys: dict, rows: list[dict], sums: tuple[str, ...]) -> None:
+    """Add `rows` (each `keys` plus its own columns) to `model`'s table, column by column for
+    `sums`. On PostgreSQL one statement on the table's unique key (NULLS NOT DISTINCT, so a
+    personal space or the deleted accounts are one key). SQLite has no such key: there an
+    UPDATE, then an INSERT if it found no row, which its database-wide write lock, held from
+    the transaction's first write, makes just as safe."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    rows = [{**keys, **row} for row in rows]
+    columns = list(rows[0])
+    if connection.vendor == "postgresql":
+        constraint = model._meta.constraints[0].name
+        values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+        additions = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in sums)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} "  # noqa: S608
+                f"ON CONFLICT ON CONSTRAINT {constraint} DO UPDATE SET {additions}",
+                [row[c] for row in rows for c in columns],
+            )
+        return
+    with connection.cursor() as cursor:
+        for row in rows:
+            key = [c for c in columns if c not in sums]
+            cursor.execute(
+                f"UPDATE {table} SET "  # noqa: S608
+                + ", ".join(f"{c} = {c} + %s" for c in sums)
+                + " WHERE "
+                + " AND ".join(f"{c} IS %s" for c in key),
+                [row[c] for c in sums] + [row[c] for c in key],
+            )
+            if not cursor.rowcount:
+                cursor.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+                    f"VALUES ({', '.join(['%s'] * len(columns))})",
+                    [row[c] for c in columns],
+                )
+
+
 def _budgets_for_scopes(scopes: list[str]) -> list[Budget]:
     from jobs.selectors.budgets import budgets_for_scopes
 
@@ -57,7 +175,8 @@ def _budgets_for_scopes(scopes: list[str]) -> list[Budget]:
 def ledger_record(
     *, job: Job, outcome: str, cost: Decimal = Decimal(0), possible_cost=None, at=None
 ):
-    """Write the job's entry, its roll-up at every level, and the notices it crosses. The unique
+    """Write the job's entry, its roll-ups (every budget level's, the reviews'), and the notices
+    it crosses. The unique
     constraint on `job` makes a second entry fail loudly. Runs inside the caller's transaction
     (the one that ends the job's call). `at` (now by default) is for imports and tests."""
     from .budgets import notices_record
@@ -80,9 +199,21 @@ def ledger_record(
     metrics.spend_record(model=job.model, team_id=job.team_id, cost=cost)
     scopes = entry_scopes(user_id=job.owner_id, team_id=job.team_id, token_id=job.token_id)
     to_check = (possible_cost or Decimal(0)) if pending else Decimal(0)
-    spend_add(scopes=scopes, day=periods.utc_today(now), cost=cost, pending=to_check)
+    day = periods.utc_today(now)
+    spend_add(scopes=scopes, day=day, cost=cost, pending=to_check)
+    rollups_add(
+        day=day,
+        user_id=job.owner_id,
+        team_id=job.team_id,
+        model=job.model,
+        cost=cost,
+        count=1,
+        pending=to_check,
+        unknown=int(pending),
+        to_check=int(pending),
+    )
     if cost + to_check:
-        notices_record(budgets=_budgets_for_scopes(scopes), day=periods.utc_today(now))
+        notices_record(budgets=_budgets_for_scopes(scopes), day=day)
     return entry
 
 
@@ -96,11 +227,12 @@ def ledger_reconcile(
 ) -> bool:
     """An admin's verdict on an unknown outcome, after checking the provider's logs.
 
-    1. One conditional UPDATE on the still-pending entry: charged sets the cost to `amount`
-       (what the provider's logs show) or, without one, to the possible cost; not charged
-       leaves it at 0. Nothing else happens if another admin got there first.
-    2. The job shows the same figure, and the roll-up of the entry's day trades the possible
-       cost for the verdict at every level.
+    1. Lock the entry if it is still pending (SELECT ... FOR UPDATE), then UPDATE it: charged
+       sets the cost to `amount` (what the provider's logs show) or, without one, to the
+       possible cost; not charged sets it to 0. Nothing else happens if another admin got
+       there first. The lock gives the cost it had, so the roll-ups add the exact difference.
+    2. The job shows the same figure, and the roll-ups of the entry's day (every budget
+       level's, the reviews') trade the possible cost for the verdict.
     3. The verdict is recorded in the audit trail (who, from where, pending → verdict).
     """
     from django.db import transaction
@@ -115,17 +247,33 @@ def ledger_reconcile(
         cost = entry.possible_cost or Decimal(0)
     verdict = CostEntry.Reconciliation.CHARGED if charged else CostEntry.Reconciliation.NOT_CHARGED
     with transaction.atomic():
-        done = CostEntry.objects.filter(
-            pk=entry.pk, reconciliation=CostEntry.Reconciliation.PENDING
-        ).update(reconciliation=verdict, cost=cost, reconciled_by=by, reconciled_at=timezone.now())
-        if not done:
+        row = (
+            CostEntry.objects.select_for_update(no_key=True)
+            .filter(pk=entry.pk, reconciliation=CostEntry.Reconciliation.PENDING)
+            .first()
+        )
+        if row is None:
             return False
-        row = CostEntry.objects.get(pk=entry.pk)
+        CostEntry.objects.filter(pk=row.pk).update(
+            reconciliation=verdict, cost=cost, reconciled_by=by, reconciled_at=timezone.now()
+        )
         Job.objects.filter(pk=row.job_id).update(cost=cost)
         metrics.spend_record(model=row.model, team_id=row.team_id, cost=cost)
         scopes = entry_scopes(user_id=row.user_id, team_id=row.team_id, token_id=row.token_id)
         day = periods.utc_today(row.created_at)
-        spend_add(scopes=scopes, day=day, cost=cost, pending=-(row.possible_cost or Decimal(0)))
+        added, released = cost - row.cost, row.possible_cost or Decimal(0)
+        spend_add(scopes=scopes, day=day, cost=added, pending=-released)
+        rollups_add(
+            day=day,
+            user_id=row.user_id,
+            team_id=row.team_id,
+            model=row.model,
+            cost=added,
+            count=0,
+            pending=-released,
+            unknown=0,
+            to_check=-1,
+        )
         if cost > (row.possible_cost or Decimal(0)):
             notices_record(budgets=_budgets_for_scopes(scopes), day=day)
         audit_record(

@@ -449,7 +449,10 @@ CELERY_TASK_ROUTES = {
 # Generations are I/O-bound waits, so one worker process runs many of them on threads
 # (BENCHMARKS.md compares the pools). The store worker's concurrency is set on its command line.
 CELERY_WORKER_POOL = "threads"
-CELERY_WORKER_CONCURRENCY = env_int("CELERY_GENERATE_CONCURRENCY", 200)
+# 3,000: one provider key starts up to 20 calls a second and each takes minutes, so a burst
+# fills thousands of slots. The threads are cheap: a 2-core host ran 3,000 jobs on 3,000 in
+# 600-680 MiB in all (bench/inflight.py), and they start only as calls need them.
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_GENERATE_CONCURRENCY", 3000)
 CELERY_STORE_CONCURRENCY = env_int("CELERY_STORE_CONCURRENCY", 8)
 CELERY_POSTER_CONCURRENCY = env_int("CELERY_POSTER_CONCURRENCY", 1)
 # The client enforces IMAGEROUTER_DEADLINE itself; these limits only catch a worker that hangs

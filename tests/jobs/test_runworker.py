@@ -55,11 +55,11 @@ def test_one_worker_host_serves_every_queue_and_stops_as_one(worker_host):
     }
     stats = app.control.inspect(destination=sorted(names), timeout=2).stats()
     concurrency = {name: stats[name]["pool"]["max-concurrency"] for name in names}
-    assert concurrency == {f"generate@{node}": 200, f"store@{node}": 3, f"poster@{node}": 1}
+    assert concurrency == {f"generate@{node}": 3000, f"store@{node}": 3, f"poster@{node}": 1}
     # The store worker reserves 4 messages per thread, so a burst of results never waits in Redis
     # behind a full reservation while its threads are free; a paid call reserves one.
     prefetch = {name: stats[name]["prefetch_count"] for name in names}
-    assert prefetch == {f"generate@{node}": 200, f"store@{node}": 12, f"poster@{node}": 1}
+    assert prefetch == {f"generate@{node}": 3000, f"store@{node}": 12, f"poster@{node}": 1}
 
     # The poster worker runs at a lower CPU priority than the others.
     workers = {

@@ -1,5 +1,6 @@
 """`manage.py runworker`: one worker host, as docker compose's `worker` service runs it."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,9 +34,12 @@ def worker_host(broker_url):
     finally:
         if process.poll() is None:
             process.kill()
-        for child in psutil.Process().children(recursive=True):
-            if node in " ".join(child.cmdline()):
-                child.kill()
+        # Its workers outlive it, reparented away from this process: find them by their names,
+        # or a failed test leaves a worker host serving the test broker to later runs.
+        for child in psutil.process_iter(["cmdline"]):
+            if node in " ".join(child.info["cmdline"] or ()):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
 
 
 def test_one_worker_host_serves_every_queue_and_stops_as_one(worker_host):

@@ -766,7 +766,7 @@ def run(args, **overrides) -> RunResult:
 def _run(args, children: Children) -> RunResult:
     pool, concurrency = args.pool, args.concurrency
     label = f"{pool} -c {concurrency}"
-    if args.store_concurrency != 8:
+    if args.store_concurrency != 32:
         label += f", store -c {args.store_concurrency}"
     if args.submit_over:
         label += f", submits over {args.submit_over:g} s"
@@ -1114,7 +1114,7 @@ def main() -> None:
         metavar="SECONDS",
         help="spread the submits evenly over this long (default: back to back)",
     )
-    parser.add_argument("--store-concurrency", type=int, default=8)
+    parser.add_argument("--store-concurrency", type=int, default=32, help="as settings (32)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument(
@@ -1145,7 +1145,7 @@ def main() -> None:
     parser.add_argument(
         "--experiment",
         action="store_true",
-        help="the store worker's concurrency (2, 8) and submits back to back or over 4 s",
+        help="the store worker's concurrency (8, 32) and submits back to back or over 4 s",
     )
     common.add_tiny_option(
         parser,
@@ -1195,7 +1195,7 @@ def run_all(args) -> list[RunResult]:
         results = [
             run(args, pool="threads", concurrency=200, store_concurrency=n, submit_over=over)
             for over in (0.0, 4.0)
-            for n in (8, 2)
+            for n in (32, 8)
         ]
     else:
         results = [run(args)]

@@ -4,9 +4,9 @@
 the benchmarks all start these exact command lines, so what is measured is what is shipped.
 
 - generate: paid calls, each a wait of seconds to minutes, on CELERY_GENERATE_CONCURRENCY
-  threads (200);
+  threads (3,000);
 - store: downloads and decodes of finished videos, plus the sweeper, catalog sync and webhook
-  deliveries (each POST at most 15 s) on the default queue, on CELERY_STORE_CONCURRENCY threads (8);
+  deliveries (each POST at most 15 s) on the default queue, on CELERY_STORE_CONCURRENCY threads (32);
 - poster: one ffmpeg decode at a time (CELERY_POSTER_CONCURRENCY, 1), in a process at a lower
   CPU priority, so that posters use the cores only when the stores leave them idle.
   BENCHMARKS.md shows why: posters sharing the store queue's threads were most of the studio's

@@ -458,8 +458,13 @@ CELERY_TASK_ROUTES = {
 # Generations are I/O-bound waits, so one worker process runs many of them on threads
 # (BENCHMARKS.md compares the pools). The store worker's concurrency is set on its command line.
 CELERY_WORKER_POOL = "threads"
-CELERY_WORKER_CONCURRENCY = env_int("CELERY_GENERATE_CONCURRENCY", 200)
-CELERY_STORE_CONCURRENCY = env_int("CELERY_STORE_CONCURRENCY", 8)
+# 3,000: one provider key starts up to 20 calls a second and each takes minutes, so a burst
+# fills thousands of slots. The threads are cheap: a 2-core host ran 3,000 jobs on 3,000 in
+# 594-724 MiB in all (bench/inflight.py), and they start only as calls need them.
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_GENERATE_CONCURRENCY", 3000)
+# 32: 3,000 answers landing in a minute come at 50 a second, and a store takes 0.1-0.2 s of wall
+# time on busy cores (10 ms of CPU), so 8 threads fell behind by 2-4 s; 32 kept up (0.09 s p95).
+CELERY_STORE_CONCURRENCY = env_int("CELERY_STORE_CONCURRENCY", 32)
 CELERY_POSTER_CONCURRENCY = env_int("CELERY_POSTER_CONCURRENCY", 1)
 # The client enforces IMAGEROUTER_DEADLINE itself; these limits only catch a worker that hangs
 # outside the HTTP call. Soft limit first (the task fails the job cleanly), then the hard kill.

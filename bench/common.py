@@ -126,6 +126,67 @@ def parse_args(parser, tiny: dict, *, not_with: tuple[str, ...] = ()):
 # --- Processes ----------------------------------------------------------------------------------
 
 
+# --- Seeding a bench database in bulk (review.py, gallery.py) ------------------------------------
+
+SEED_INFO_COLUMNS = "version int, jobs int, users int, anchor timestamptz, seconds float"
+
+
+def seeded_info(cursor):
+    """(version, jobs, users, anchor, seconds) of the bench database's last seed, or None."""
+    cursor.execute("SELECT to_regclass('bench_seed_info')")
+    if cursor.fetchone()[0] is None:
+        return None
+    cursor.execute("SELECT version, jobs, users, anchor, seconds FROM bench_seed_info")
+    return cursor.fetchone()
+
+
+def begin_bulk_seed(cursor) -> None:
+    """Settings for a seed's transaction, all SET LOCAL: no statement timeout, memory for the
+    index rebuilds and sorts, and a limit on temporary files (a seed gone wrong must fail, not
+    fill the disk that others share). The rows are consistent by construction, and checking
+    millions of foreign keys one by one would double the load time: the triggers that check them
+    are off (superuser only, this transaction only). The last seed's record is dropped."""
+    cursor.execute("SET LOCAL statement_timeout = 0")
+    cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute("SET LOCAL temp_file_limit = '16GB'")
+    cursor.execute("SET LOCAL session_replication_role = replica")
+    cursor.execute("DROP TABLE IF EXISTS bench_seed_info")
+
+
+def drop_secondary_indexes(cursor, tables: list[str]) -> list[str]:
+    """Drop the indexes of `tables` that no constraint needs, and return the statements that
+    rebuild them (a bulk load and one rebuild are faster than index writes row by row)."""
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+        " WHERE i.indrelid = ANY(%s::regclass[])"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+        [tables],
+    )
+    rows = cursor.fetchall()
+    for name, _definition in rows:
+        cursor.execute(f"DROP INDEX {name}")
+    return [definition for _name, definition in rows]
+
+
+def record_seed(cursor, *, version: int, jobs: int, users: int, anchor, seconds: float) -> None:
+    """What seeded_info reads back on the next run, to reuse the database."""
+    cursor.execute(f"CREATE TABLE bench_seed_info ({SEED_INFO_COLUMNS})")
+    cursor.execute(
+        "INSERT INTO bench_seed_info VALUES (%s, %s, %s, %s, %s)",
+        [version, jobs, users, anchor, seconds],
+    )
+
+
+def vacuum_analyze(cursor, tables: list[str]) -> None:
+    """Outside the seed's transaction: VACUUM sets the visibility map, as autovacuum would on a
+    real database, so index-only scans are possible; ANALYZE gives the planner its statistics."""
+    cursor.execute("SET statement_timeout = 0")
+    for table in tables:
+        cursor.execute(f"VACUUM (ANALYZE) {table}")
+    cursor.execute("RESET statement_timeout")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

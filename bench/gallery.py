@@ -88,14 +88,6 @@ STYLES = ["at golden hour", "in slow motion", "cinematic, 35mm film", "drone foo
 # --- Seeding ------------------------------------------------------------------------------------
 
 
-def seeded_info(cursor):
-    cursor.execute("SELECT to_regclass('bench_seed_info')")
-    if cursor.fetchone()[0] is None:
-        return None
-    cursor.execute("SELECT version, jobs, users, anchor, seconds FROM bench_seed_info")
-    return cursor.fetchone()
-
-
 def seed(*, jobs: int, users: int, team_jobs: int, heavy_jobs: int) -> tuple[datetime, float]:
     """Fill the bench database, migrated first, through its schema (common.insert_select).
     Returns the anchor (the end of the seeded period) and the time it took."""
@@ -104,38 +96,22 @@ def seed(*, jobs: int, users: int, team_jobs: int, heavy_jobs: int) -> tuple[dat
     anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL statement_timeout = 0")
-        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        # The rows are consistent by construction; checking a million foreign keys one by one
-        # would double the load time. Superuser only, and only for this transaction.
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("DROP TABLE IF EXISTS bench_seed_info")
+        common.begin_bulk_seed(cursor)
         cursor.execute(
             "TRUNCATE jobs_costentry, jobs_job, jobs_membership, jobs_team, django_session,"
             " auth_user CASCADE"
         )
         _seed_users_and_teams(cursor, users)
-        dropped = _drop_secondary_indexes(cursor, "jobs_job")
+        dropped = common.drop_secondary_indexes(cursor, ["jobs_job"])
         _seed_jobs(cursor, jobs=jobs, team_jobs=team_jobs, heavy_jobs=heavy_jobs, anchor=anchor)
         for statement in dropped:
             cursor.execute(statement)
         seconds = time.perf_counter() - started
-        cursor.execute(
-            "CREATE TABLE bench_seed_info (version int, jobs int, users int, anchor timestamptz,"
-            " seconds float)"
-        )
-        cursor.execute(
-            "INSERT INTO bench_seed_info VALUES (%s, %s, %s, %s, %s)",
-            [SEED_VERSION, jobs, users, anchor, seconds],
+        common.record_seed(
+            cursor, version=SEED_VERSION, jobs=jobs, users=users, anchor=anchor, seconds=seconds
         )
     with connection.cursor() as cursor:
-        # Outside the transaction: VACUUM sets the visibility map, as autovacuum would on a real
-        # database; ANALYZE gives the planner its statistics.
-        cursor.execute("SET statement_timeout = 0")
-        for table in ("auth_user", "jobs_team", "jobs_membership", "jobs_job"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-        cursor.execute("RESET statement_timeout")
+        common.vacuum_analyze(cursor, ["auth_user", "jobs_team", "jobs_membership", "jobs_job"])
     return anchor, time.perf_counter() - started
 
 
@@ -185,20 +161,6 @@ def _seed_users_and_teams(cursor, users):
              ON t.k = mod(u.n - 1, %(teams)s)""",
         {"teams": TEAMS},
     )
-
-
-def _drop_secondary_indexes(cursor, table):
-    """Drop the indexes no constraint needs, and return the statements that rebuild them."""
-    cursor.execute(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
-        " WHERE i.indrelid = %s::regclass"
-        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-        [table],
-    )
-    rows = cursor.fetchall()
-    for name, _definition in rows:
-        cursor.execute(f"DROP INDEX {name}")
-    return [definition for _name, definition in rows]
 
 
 def _pick(words: list[str], r: str, *, skew: bool = False) -> str:
@@ -520,7 +482,7 @@ def bench(args) -> int:
 
     common.migrate()
     with connection.cursor() as cursor:
-        info = seeded_info(cursor)
+        info = common.seeded_info(cursor)
     if args.tiny or info is None or tuple(info[:3]) != (SEED_VERSION, args.jobs, args.users):
         print(f"seeding {args.users:,} users and {args.jobs:,} jobs into {args.database} ...")
         anchor, seconds = seed(

@@ -79,14 +79,6 @@ SEEDED_DAYS = 365  # the ledger covers the 365 days before the seed
 # --- Seeding ------------------------------------------------------------------------------------
 
 
-def seeded_info(cursor):
-    cursor.execute("SELECT to_regclass('bench_seed_info')")
-    if cursor.fetchone()[0] is None:
-        return None
-    cursor.execute("SELECT version, jobs, users, anchor, seconds FROM bench_seed_info")
-    return cursor.fetchone()
-
-
 def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
     """Fill the bench database, migrated first, through its schema: every column the seed does
     not name gets the model field's default (common.insert_select). Returns the anchor (the end
@@ -96,15 +88,7 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
     anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL statement_timeout = 0")
-        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        # A seed gone wrong must fail, not fill the disk that others share.
-        cursor.execute("SET LOCAL temp_file_limit = '16GB'")
-        # The rows are consistent by construction; checking 2 M foreign keys one by one would
-        # double the load time. Superuser only, and only for this transaction.
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("DROP TABLE IF EXISTS bench_seed_info")
+        common.begin_bulk_seed(cursor)
         cursor.execute(
             "TRUNCATE jobs_costentry, jobs_notice, jobs_job, jobs_budget, jobs_spendday,"
             " jobs_ledgerday, jobs_ledgeruserspan,"
@@ -114,39 +98,32 @@ def seed(*, jobs: int, users: int, days: int) -> tuple[datetime, float]:
         _seed_catalog(cursor, anchor)
         _seed_users(cursor, users)
         _seed_teams(cursor)
-        dropped = _drop_secondary_indexes(cursor, ["jobs_job", "jobs_costentry"])
+        dropped = common.drop_secondary_indexes(cursor, ["jobs_job", "jobs_costentry"])
         _seed_jobs(cursor, jobs=jobs, days=days, anchor=anchor)
         _seed_spend_days(cursor)
         _seed_review_rollups(cursor)
         for statement in dropped:
             cursor.execute(statement)
         seconds = time.perf_counter() - started
-        cursor.execute(
-            "CREATE TABLE bench_seed_info (version int, jobs int, users int, anchor timestamptz,"
-            " seconds float)"
-        )
-        cursor.execute(
-            "INSERT INTO bench_seed_info VALUES (%s, %s, %s, %s, %s)",
-            [SEED_VERSION, jobs, users, anchor, seconds],
+        common.record_seed(
+            cursor, version=SEED_VERSION, jobs=jobs, users=users, anchor=anchor, seconds=seconds
         )
     with connection.cursor() as cursor:
-        # Outside the transaction. VACUUM sets the visibility map, as autovacuum would have on a
-        # real database, so index-only scans are possible; ANALYZE gives the planner its stats.
-        cursor.execute("SET statement_timeout = 0")
-        for table in (
-            "auth_user",
-            "jobs_job",
-            "jobs_costentry",
-            "jobs_budget",
-            "jobs_videomodel",
-            "jobs_team",
-            "jobs_membership",
-            "jobs_spendday",
-            "jobs_ledgerday",
-            "jobs_ledgeruserspan",
-        ):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-        cursor.execute("RESET statement_timeout")
+        common.vacuum_analyze(
+            cursor,
+            [
+                "auth_user",
+                "jobs_job",
+                "jobs_costentry",
+                "jobs_budget",
+                "jobs_videomodel",
+                "jobs_team",
+                "jobs_membership",
+                "jobs_spendday",
+                "jobs_ledgerday",
+                "jobs_ledgeruserspan",
+            ],
+        )
     return anchor, time.perf_counter() - started
 
 
@@ -293,20 +270,6 @@ def _seed_review_rollups(cursor):
     migration = importlib.import_module("jobs.migrations.0022_ledger_rollups")
     for statement in migration.fill_sql("postgresql"):
         cursor.execute(statement)
-
-
-def _drop_secondary_indexes(cursor, tables):
-    """Drop the indexes no constraint needs, and return the statements that rebuild them."""
-    cursor.execute(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
-        " WHERE i.indrelid = ANY(%s::regclass[])"
-        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-        [tables],
-    )
-    rows = cursor.fetchall()
-    for name, _definition in rows:
-        cursor.execute(f"DROP INDEX {name}")
-    return [definition for _name, definition in rows]
 
 
 def _seed_jobs(cursor, *, jobs, days, anchor):
@@ -898,7 +861,7 @@ def bench(args) -> None:
 
     common.migrate()
     with connection.cursor() as cursor:
-        info = seeded_info(cursor)
+        info = common.seeded_info(cursor)
     if args.tiny or info is None or tuple(info[:3]) != (SEED_VERSION, args.jobs, args.users):
         print(f"seeding {args.users:,} users and {args.jobs:,} jobs into {args.database} ...")
         anchor, seconds = seed(jobs=args.jobs, users=args.users, days=SEEDED_DAYS)

@@ -6,6 +6,7 @@ from jobs.views import (
     accounts,
     alerts,
     identity,
+    reconciliation,
     review,
     sharing,
     spending,
@@ -22,8 +23,8 @@ cost_review_urls = (
         path("entries/", review.cost_entries, name="entries"),
         path("export.csv", review.cost_export, name="export"),
         path("organization-budget/", review.organization_budget_set, name="organization_budget"),
-        path("reconciliation/", review.cost_reconciliation, name="reconciliation"),
-        path("reconciliation/<uuid:job_id>/", review.cost_reconcile, name="reconcile"),
+        path("reconciliation/", reconciliation.cost_reconciliation, name="reconciliation"),
+        path("reconciliation/<uuid:job_id>/", reconciliation.cost_reconcile, name="reconcile"),
     ],
     "costs",
 )

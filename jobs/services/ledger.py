@@ -137,6 +137,9 @@ def _upsert(model, *, keys: dict, rows: list[dict], sums: tuple[str, ...]) -> No
     table = connection.ops.quote_name(model._meta.db_table)
     rows = [{**keys, **row} for row in rows]
     columns = list(rows[0])
+    # Raw SQL gets each value as its field stores it (on SQLite a UUID is 32 hex characters).
+    fields = {c: model._meta.get_field(c) for c in columns}
+    rows = [{c: fields[c].get_db_prep_value(v, connection) for c, v in row.items()} for row in rows]
     if connection.vendor == "postgresql":
         constraint = model._meta.constraints[0].name
         values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))

@@ -2,7 +2,7 @@
 
 from .accounts import AccountEmail, AlertPreferences, ExternalIdentity
 from .audit import AuditEvent, AuditEventImmutableError, audit_quote
-from .budgets import Budget, BudgetNotice, HeldTotal, SpendDay, spend_scope
+from .budgets import Budget, BudgetNotice, BudgetShare, HeldTotal, SpendDay, spend_scope
 from .catalog import VideoModel
 from .files import StoredFileDeletion
 from .groups import JobGroup
@@ -22,6 +22,7 @@ __all__ = [
     "AuditEventImmutableError",
     "Budget",
     "BudgetNotice",
+    "BudgetShare",
     "CostEntry",
     "ExternalIdentity",
     "HeldTotal",

@@ -163,6 +163,38 @@ class HeldTotal(models.Model):
         return f"{self.scope} stripe {self.stripe}: {self.held} held"
 
 
+class BudgetShare(models.Model):
+    """Room set aside from the organization's limit for one stripe of people (the owner's id
+    modulo STRIPES) in one period of the organization's budget (services/budget_shares.py).
+
+    A submit takes its job's worst case from its stripe's room in one statement, which locks
+    this row, not the organization's: submits of different stripes never wait for each other
+    there. Rooms grow only under the organization's row lock (topped up when a submit finds
+    too little, taken back to nothing when the organization runs short) and are dropped when
+    its limit or period changes. A share is good only for the limit and period it was set
+    under (`limit`, `period`, `period_start`).
+    """
+
+    STRIPES = 32
+
+    stripe = models.PositiveSmallIntegerField()
+    period_start = models.DateField()
+    period = models.CharField(max_length=5, choices=Budget.Period.choices)
+    limit = models.DecimalField(max_digits=12, decimal_places=2)  # the organization's, then
+    room = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [
+            # A submit's share: one row per stripe and period.
+            models.UniqueConstraint(
+                fields=["stripe", "period_start"], name="budgetshare_stripe_period"
+            ),
+        ]
+
+    def __str__(self):
+        return f"stripe {self.stripe} from {self.period_start}: {self.room} of {self.limit}"
+
+
 class BudgetNotice(models.Model):
     """A budget crossed 50%, 80% or 100% of its limit in one period: one row per budget, period
     and threshold (a unique constraint makes racing settlements write one). The app shows it to

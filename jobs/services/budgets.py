@@ -11,6 +11,7 @@ from django.utils import timezone
 from jobs import periods, selectors
 from jobs.models import AuditEvent, Budget, BudgetNotice, Team, VideoModel, audit_quote
 
+from . import budget_shares
 from .audit import audit_record
 from .limits import SubmitRefusedError
 
@@ -67,41 +68,67 @@ def budget_for(user) -> Budget:
 
 
 def budget_reserve(
-    *, owner, team: Team | None, token=None, estimate: Decimal, count: int = 1
+    *, owner, team: Team | None, token=None, estimate: Decimal, count: int = 1, organization
 ) -> None:
     """Check that `estimate` fits every budget that applies, holding their rows until the
     caller's transaction ends. Must run inside transaction.atomic(), before the job (and its
     hold) is saved. For a group of `count` jobs (services.groups), `estimate` is the sum of
     their estimates: it is checked against each level at once, under one lock of the rows,
-    so the group fits as a whole or is refused as a whole, never job by job.
+    so the group fits as a whole or is refused as a whole, never job by job. `organization`
+    is the organization's budget as budget_shares.room_ensure read it before the transaction
+    (None: it has no limit).
 
-    Every submit in the studio locks the organization's row, so whatever happens between this
-    lock and the caller's commit is paid by every submit queued behind it (bench/budgets.py):
-    one statement locks, one statement reads, and the holds are read from HeldTotal's few
-    rows, not summed over every live job.
-
-    1. Lock the rows that apply (organization, team, member in team, personal, token) and read
-       them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE: PostgreSQL locks the
-       rows in that order, so submits that share a level run this check one at a time, and two
-       submits never wait for each other in a circle (on SQLite an UPDATE of the rows takes the
-       database's write lock first). A person with no personal row yet gets one (with the
-       studio's default limit) and the rows are locked again.
-    2. Read each level's spend in its own period and the holds of live jobs charged there
-       (selectors.budget_usage: one statement on PostgreSQL).
-    3. Refuse, naming the first level that is short (and by how much), if spent + held +
+    1. Take the estimate from the room of the owner's stripe's share of the organization's
+       limit (budget_shares.share_take: one UPDATE, which locks that share, not the
+       organization's row). Only when it has too little: lock the organization's row, top
+       the share up, or refuse at the organization's level when even every share's room
+       taken back leaves too little (budget_shares.share_top_up).
+    2. Lock the rows of the other levels that apply (team, member in team, personal, token)
+       and read them afresh in one SELECT ... ORDER BY level, id FOR NO KEY UPDATE: PostgreSQL
+       locks the rows in that order, so submits that share a level run this check one at a
+       time, and two submits never wait for each other in a circle (on SQLite the
+       transaction holds the database's write lock from its start). A person with no
+       personal row yet gets one (with the studio's default limit) and the rows are locked
+       again.
+    3. Read each level's spend in its own period and the holds of live jobs charged there,
+       the organization's too (selectors.budget_usage: one statement on PostgreSQL).
+    4. Refuse, naming the first level that is short (and by how much), if spent + held +
        estimate exceeds its limit. The caller saves the job with `hold=estimate` (a group's
        jobs each with their own estimate), and the jobs table's trigger adds it to HeldTotal
-       (after this lock: a transaction that holds a HeldTotal row never waits for a budget
+       (after these locks: a transaction that holds a HeldTotal row never waits for a budget
        row); the next submit sees it once this transaction commits.
+
+    Whatever happens between the first lock and the caller's commit is paid by the submits
+    queued behind it (bench/budgets.py), so one statement locks, one statement reads, and the
+    holds are read from HeldTotal's few rows, not summed over every live job.
     """
     now = timezone.now()
+    # Read without its lock: a change of its limit drops every share (budget_set), so a
+    # submit that read the old limit finds no share and takes the row's lock after all.
+    if organization is not None and not budget_shares.share_take(
+        organization=organization, owner=owner, estimate=estimate, now=now
+    ):
+        organization = (
+            Budget.objects.select_for_update(no_key=True)
+            .filter(level=Budget.Level.ORGANIZATION, limit__isnull=False)
+            .first()
+        )
+        if organization is not None:
+            left = budget_shares.share_top_up(
+                organization=organization, owner=owner, estimate=estimate, now=now
+            )
+            if left is not None:
+                status = selectors.budget_statuses([organization], viewer=owner, now=now)[0]
+                raise OverBudgetError(estimate=estimate, left=left, status=status, count=count)
     # A limit changed while we waited for a lock is read as committed (READ COMMITTED re-reads
     # a locked row's newest version).
     budgets = _budgets_locked(owner=owner, team=team, token=token, now=now)
     if not any(b.level == Budget.Level.PERSONAL for b in budgets):
         budget_for(owner)
         budgets = _budgets_locked(owner=owner, team=team, token=token, now=now)
-    checked = []
+    # The organization's own figures too (its row unlocked, its room taken above): spend
+    # recorded outside a submit may have used what the shares still promise.
+    checked = [organization] if organization is not None else []
     for budget in budgets:
         if budget.limit is None:
             continue
@@ -114,10 +141,14 @@ def budget_reserve(
 
 
 def _budgets_locked(*, owner, team: Team | None, token, now) -> list[Budget]:
-    """The budget rows that apply (selectors.budgets_applying's), locked in their order."""
-    rows = selectors.budgets_applying_query(owner=owner, team=team, token=token)
+    """The budget rows below the organization that apply (selectors.budgets_applying's), locked
+    in their order. The organization's row is locked only to top a share up."""
+    rows = selectors.budgets_applying_query(owner=owner, team=team, token=token).exclude(
+        level=Budget.Level.ORGANIZATION
+    )
     if connection.vendor == "sqlite":
-        # SQLite ignores FOR UPDATE; a write takes its database lock before anything is read.
+        # SQLite ignores FOR UPDATE; its transactions take the write lock when they begin
+        # (transaction_mode IMMEDIATE), and this write would take it otherwise.
         rows.update(locked_at=now)
     return list(rows.order_by("level", "pk").select_for_update(of=("self",), no_key=True))
 
@@ -176,6 +207,8 @@ def budget_set(
         return budget
     Budget.objects.filter(pk=budget.pk).update(limit=limit, period=period)
     budget.limit, budget.period = limit, period
+    if level == Budget.Level.ORGANIZATION:
+        budget_shares.shares_drop()
     audit_record(
         actor=changed_by,
         action=AuditEvent.Action.BUDGET_SET,
@@ -205,6 +238,9 @@ def budget_delete(*, budget: Budget, by, address: str | None = None) -> None:
         before={"limit": _money(budget.limit), "period": budget.period},
         address=address,
     )
+    if budget.level == Budget.Level.ORGANIZATION:
+        Budget.objects.select_for_update().filter(pk=budget.pk).first()
+        budget_shares.shares_drop()
     budget.delete()
 
 

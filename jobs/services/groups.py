@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from jobs.models import Job, JobGroup, VideoModel
 
+from .budget_shares import room_ensure
 from .budgets import budget_reserve
 from .limits import (
     GroupSizeError,
@@ -115,13 +116,19 @@ def job_group_create(
     if image is not None:
         image.seek(0)
         image_bytes, image_name = image.read(), image.name.rsplit("/", 1)[-1]
+    organization = room_ensure(owner=owner, estimate=sum(estimates))
     with transaction.atomic():
         owner_lock(owner=owner)
         active_jobs_check(user=owner, counted_group=group)
         # Consecutive turns in the fair queue, taken under the owner's row lock.
         rounds = queue_round_next(owner=owner, count=len(specs))
         budget_reserve(
-            owner=owner, team=team, token=token, estimate=sum(estimates), count=len(specs)
+            owner=owner,
+            team=team,
+            token=token,
+            estimate=sum(estimates),
+            count=len(specs),
+            organization=organization,
         )
         if group is None:
             group = JobGroup.objects.create(kind=kind, owner=owner, team=team, token=token)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from jobs import metrics
 from jobs.models import Job, JobGroup
 
+from .budget_shares import room_ensure
 from .budgets import budget_reserve, estimate_for
 from .files import job_files_delete
 from .limits import (
@@ -71,11 +72,14 @@ def job_create(
     storage_quota_check(team=team)
     submit_rate_check(user=owner)
     estimate = estimate_for(model)
+    organization = room_ensure(owner=owner, estimate=estimate)
     with transaction.atomic():
         owner_lock(owner=owner)
         active_jobs_check(user=owner)
         queue_round = queue_round_next(owner=owner)[0]
-        budget_reserve(owner=owner, team=team, token=token, estimate=estimate)
+        budget_reserve(
+            owner=owner, team=team, token=token, estimate=estimate, organization=organization
+        )
         job = Job(
             owner=owner,
             team=team,

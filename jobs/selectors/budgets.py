@@ -98,71 +98,62 @@ def _held_filter(budget: Budget) -> Q:
     return Q(token_id=budget.token_id)
 
 
-def budget_usage(budgets: list[Budget], *, now=None) -> list[tuple[Decimal, Decimal]]:
-    """Each budget's (spent in its current period, held by live jobs), in the order given. A
-    budget may be unsaved: its level, subject and period say what to read (a submit asks for
-    its space's use in the organization's period this way: services.budget_shares).
+def budget_usage(budgets: list[Budget], *, now=None) -> dict[int, tuple[Decimal, Decimal]]:
+    """Each budget's (spent in its current period, held by live jobs), by budget pk.
 
-    One statement reads them all: each window's spend from SpendDay and, on PostgreSQL, each
-    scope's holds from HeldTotal (kept by a trigger on the jobs table), a few rows per level
-    however many jobs are live. One statement is one snapshot: a job that settles meanwhile is
-    seen either still held or already spent, never both nor neither. Elsewhere (SQLite) the
-    holds are summed from the live jobs, in a statement of their own before the spend's: a job
-    settling between them is counted twice (its hold, then its cost), never missed, so a check
-    that reads these can only err on the safe side. With the budgets' rows locked
-    (services.budgets.budget_reserve) no new hold can appear meanwhile.
+    On PostgreSQL, one statement reads both from the roll-ups: spend from SpendDay, holds from
+    HeldTotal (kept by a trigger on the jobs table), a few rows per level however many jobs
+    are live. One statement is one snapshot: a job that settles meanwhile is seen either still
+    held or already spent, never both nor neither. Elsewhere (SQLite) the holds are summed from
+    the live jobs, in a statement of their own before the spend's: a job settling between them
+    is counted twice (its hold, then its cost), never missed, so a check that reads these can
+    only err on the safe side. With the budgets' rows locked (services.budgets.budget_reserve)
+    no new hold can appear meanwhile.
     """
     if not budgets:
-        return []
+        return {}
     today = periods.utc_today(now)
-    # Bounded on both sides: a status asked for a past moment (or a row dated ahead by a host
-    # whose clock runs fast) counts only the days of that moment's period. One scope may be
-    # asked for in two periods (a team's week and the organization's month), so each period's
-    # window is a read of its own, grouped by scope.
-    windows: dict[tuple[dt.date, dt.date], set[str]] = {}
+    windows = Q()
     for budget in budgets:
-        windows.setdefault(_window(budget.period, today), set()).add(budget.scope)
-    reads = [
-        SpendDay.objects.filter(scope__in=scopes, day__gte=first, day__lt=end)
+        # Bounded on both sides: a status asked for a past moment (or a row dated ahead by a
+        # host whose clock runs fast) counts only the days of that moment's period.
+        windows |= Q(
+            scope=budget.scope,
+            day__gte=periods.period_start(budget.period, today),
+            day__lt=periods.period_end(budget.period, today),
+        )
+    spent = (
+        SpendDay.objects.filter(windows)
         .values("scope")
-        .annotate(kind=Value(f"spent {first} {end}"), total=Sum(F("cost") + F("pending")))
+        .annotate(kind=Value("spent"), total=Sum(F("cost") + F("pending")))
         .values_list("kind", "scope", "total")
-        for (first, end), scopes in windows.items()
-    ]
+    )
     if connection.vendor == "postgresql":
-        reads.append(
+        held = (
             HeldTotal.objects.filter(scope__in={b.scope for b in budgets})
             .values("scope")
             .annotate(kind=Value("held"), total=Sum("held"))
             .values_list("kind", "scope", "total")
         )
-        totals = {(kind, scope): total for kind, scope, total in _union(reads)}
-        held = [totals.get(("held", budget.scope)) for budget in budgets]
+        rows = list(spent.union(held, all=True))
+        held_by_scope = {scope: total for kind, scope, total in rows if kind == "held"}
+        held_by_budget = {b.pk: held_by_scope.get(b.scope) for b in budgets}
     else:
-        held = _held_of_live_jobs(budgets)
-        totals = {(kind, scope): total for kind, scope, total in _union(reads)}
-    usage = []
-    for budget, hold in zip(budgets, held, strict=True):
-        first, end = _window(budget.period, today)
-        spent = totals.get((f"spent {first} {end}", budget.scope))
-        usage.append(
-            (
-                (spent or Decimal(0)).quantize(MICRODOLLAR),
-                (hold or Decimal(0)).quantize(MICRODOLLAR),
-            )
+        held_by_budget = _held_of_live_jobs(budgets)
+        rows = list(spent)
+    # Two budgets of one scope cannot exist (unique constraints), so the scope sum is the
+    # budget's, within its own window.
+    spent_by_scope = {scope: total for kind, scope, total in rows if kind == "spent"}
+    return {
+        b.pk: (
+            (spent_by_scope.get(b.scope) or Decimal(0)).quantize(MICRODOLLAR),
+            (held_by_budget[b.pk] or Decimal(0)).quantize(MICRODOLLAR),
         )
-    return usage
+        for b in budgets
+    }
 
 
-def _window(period: str, today: dt.date) -> tuple[dt.date, dt.date]:
-    return periods.period_start(period, today), periods.period_end(period, today)
-
-
-def _union(reads: list):
-    return reads[0].union(*reads[1:], all=True) if len(reads) > 1 else reads[0]
-
-
-def _held_of_live_jobs(budgets: list[Budget]) -> list[Decimal | None]:
+def _held_of_live_jobs(budgets: list[Budget]) -> dict[int, Decimal | None]:
     """Each budget's holds, summed from the live jobs (where HeldTotal has no trigger)."""
     live = Job.objects.filter(status__in=Job.LIVE)
     if not any(b.level == Budget.Level.ORGANIZATION for b in budgets):
@@ -171,17 +162,17 @@ def _held_of_live_jobs(budgets: list[Budget]) -> list[Decimal | None]:
         for budget in budgets:
             narrow |= _held_filter(budget)
         live = live.filter(narrow)
-    held = live.aggregate(
-        **{f"b{n}": Sum("hold", filter=_held_filter(b)) for n, b in enumerate(budgets)}
-    )
-    return [held[f"b{n}"] for n in range(len(budgets))]
+    held = live.aggregate(**{f"b{b.pk}": Sum("hold", filter=_held_filter(b)) for b in budgets})
+    return {b.pk: held[f"b{b.pk}"] for b in budgets}
 
 
 def budget_statuses(budgets: list[Budget], *, viewer=None, now=None) -> list[BudgetStatus]:
     """A status for each budget, in the order given."""
     now = now or timezone.now()
+    usage = budget_usage(budgets, now=now)
     statuses = []
-    for budget, (spent, held) in zip(budgets, budget_usage(budgets, now=now), strict=True):
+    for budget in budgets:
+        spent, held = usage[budget.pk]
         statuses.append(
             BudgetStatus(
                 limit=budget.limit,

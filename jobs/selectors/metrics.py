@@ -88,15 +88,16 @@ def team_budgets(*, now=None) -> list[TeamBudget]:
     budgets = list(
         Budget.objects.filter(level=Budget.Level.TEAM, limit__isnull=False).order_by("team_id")
     )
+    usage = budget_usage(budgets, now=now)
     return [
         TeamBudget(
             team_id=str(budget.team_id),
             limit=budget.limit,
             period=budget.period,
-            spent=spent,
-            held=held,
+            spent=usage[budget.pk][0],
+            held=usage[budget.pk][1],
         )
-        for budget, (spent, held) in zip(budgets, budget_usage(budgets, now=now), strict=True)
+        for budget in budgets
     ]
 
 

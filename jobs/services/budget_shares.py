@@ -161,5 +161,5 @@ def _period_start(organization: Budget, now):
 
 
 def _used(organization: Budget, now) -> Decimal:
-    spent, held = selectors.budget_usage([organization], now=now)[0]
+    spent, held = selectors.budget_usage([organization], now=now)[organization.pk]
     return spent + held

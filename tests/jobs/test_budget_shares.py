@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs import services
-from jobs.models import Budget, BudgetShare, CostEntry, Job, VideoModel
+from jobs.models import Budget, BudgetShare, Job, VideoModel
 from tests.factories import make_entry
 from tests.helpers import at_once
-from tests.ledger_checks import levels_over, team_with_members
+from tests.ledger_checks import level_usage, levels_over, team_with_members
 
 CHEAP, DEAR = "test/three-cents", "test/fifty-cents"
 PRICES = {CHEAP: Decimal("0.03"), DEAR: Decimal("0.50")}
@@ -72,13 +72,9 @@ def submit(owner, *, model=CHEAP, team=None):
 
 
 def organization_used() -> Decimal:
-    """The organization's spend this month (the ledger's entries) plus its live jobs' holds,
-    summed one by one."""
-    month = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    entries = CostEntry.objects.filter(created_at__gte=month)
-    spent = sum((e.cost + (e.possible_cost or 0) for e in entries), Decimal(0))
-    held = sum((job.hold for job in Job.objects.filter(status__in=Job.LIVE)), Decimal(0))
-    return spent + held
+    """The organization's spend this period plus its live jobs' holds, from the ledger and the
+    jobs one by one."""
+    return sum(level_usage(Budget.objects.get(level=Budget.Level.ORGANIZATION)))
 
 
 # --- One stripe takes room, another still finds the rest --------------------------------------

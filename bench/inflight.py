@@ -35,7 +35,8 @@ Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg
    0.1 s) and PSS (every 1 s) of the worker host, each worker with all its child processes.
 6. Prints each job's submit-to-ready overhead, (finished_at - created_at) - latency_ms, split
    into its parts (queue: created -> claimed; call: claimed -> STORING less the provider's
-   latency; store: STORING -> SUCCEEDED), how long its poster followed (the poster file's
+   latency; store: STORING -> SUCCEEDED, and of it the answer's transaction, until the
+   generation worker logs its commit, and the store task after it), how long its poster followed (the poster file's
    time), the peaks, the CPU-seconds each part used (PostgreSQL's whole server, and of it the
    backends of the bench database) and the CPU time the hypervisor took (steal).
 
@@ -49,6 +50,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -679,7 +681,7 @@ def figures(database: str, submits: list[Submit]) -> dict:
         rows = conn.execute(
             "SELECT status, attempt, latency_ms, error,"
             " extract(epoch FROM created_at), extract(epoch FROM started_at),"
-            " extract(epoch FROM enqueued_at), extract(epoch FROM finished_at), poster"
+            " extract(epoch FROM enqueued_at), extract(epoch FROM finished_at), poster, id::text"
             " FROM jobs_job ORDER BY created_at"
         ).fetchall()
     # The poster's file was written when it was made (the job records no time for it).
@@ -694,6 +696,12 @@ def figures(database: str, submits: list[Submit]) -> dict:
     queue = [float(r[5] - r[4]) for r in done]
     call = [float(r[6] - r[5]) - r[2] / 1000 for r in done]
     store = [float(r[7] - r[6]) for r in done]
+    # STORING's time (enqueued_at) is taken as the answer's transaction begins; the generation
+    # worker logs "generated" once it has committed. The gap is that transaction's wait for the
+    # roll-up rows every settlement shares (BENCHMARKS.md).
+    committed = generated_at(WORK_DIR / "generate-worker.log")
+    settle = [committed[r[9]] - float(r[6]) for r in done if r[9] in committed]
+    store_task = [float(r[7]) - committed[r[9]] for r in done if r[9] in committed]
     first = min(s.started for s in submits)
     last_submit = max(s.started + s.seconds for s in submits)
     wall = max(float(r[7]) for r in rows if r[7] is not None) - first if rows else 0.0
@@ -710,6 +718,8 @@ def figures(database: str, submits: list[Submit]) -> dict:
         "queue": spread(queue),
         "call": spread(call),
         "store": spread(store),
+        "settle": spread(settle),
+        "store_task": spread(store_task),
         "poster": spread(posters),
         "submit": spread([s.seconds for s in submits]),
         "submit_window": last_submit - first,
@@ -717,6 +727,19 @@ def figures(database: str, submits: list[Submit]) -> dict:
         "failures": failures,
         "retried": sum(1 for r in rows if (r[1] or 0) > 1),
     }
+
+
+def generated_at(log: Path) -> dict[str, float]:
+    """{job id: when the generation worker logged "generated"}, from its log's local times."""
+    found = {}
+    if not log.exists():
+        return found
+    line_re = re.compile(r"^(\S+ \S+) .* job (\S+): generated, cost")
+    for line in log.read_text(errors="replace").splitlines():
+        if match := line_re.match(line):
+            stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+            found[match.group(2)] = stamp.timestamp()
+    return found
 
 
 STOLEN = "stolen by the hypervisor (steal; not in the rows above)"
@@ -932,6 +955,8 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
             ["  queue: created -> claimed (RUNNING)", *sec(r.queue)],
             ["  call: claimed -> STORING, less the provider latency", *sec(r.call)],
             ["  store: STORING -> SUCCEEDED", *sec(r.store)],
+            ["    the answer's transaction: STORING -> committed", *sec(f["settle"])],
+            ["    the store task: committed -> SUCCEEDED", *sec(f["store_task"])],
             ["poster: SUCCEEDED -> poster file written", *sec(f["poster"])],
             ["provider latency (latency_ms: the wait + its render)", *sec(r.latency)],
             ["submit: POST /jobs/new/ as the person waits for it", *sec(r.submit)],

@@ -97,8 +97,8 @@ def rollups_write(
     the day, so each waits for the one before it to commit. They come last, just before the
     caller commits (a notice crossed is recorded after them, when the entry costs something),
     so each settlement holds them for two statements and its commit. With the organization's
-    row first, 3,000 answers landing at 50 to 60 a second queued 1.6 to 4.4 s (median) for it
-    (bench/inflight.py, BENCHMARKS.md); now 0.02 to 0.04 s.
+    row first, 3,000 answers landing at 50 a second waited 1.6 to 3.5 s (median) for it in
+    the generation worker (bench/inflight.py, BENCHMARKS.md); now 0.015 to 0.03 s.
     """
     shared = [s for s in scopes if s.startswith(SHARED_SCOPE_PREFIXES)]
     spend_add(scopes=[s for s in scopes if s not in shared], day=day, cost=cost, pending=pending)

@@ -97,6 +97,8 @@ def account_delete(
 
     1. In one transaction, lock the account's row, so two deletions (two tabs, the admin) take
        turns and the second finds nothing; check the refusals (account_deletion_refusal).
+       Untie their ledger entries from their name (the ledger keeps them), waiting for any
+       verdict in progress on one of them.
     2. Cancel their queued jobs, personal and team, with a conditional UPDATE naming QUEUED, so
        a worker that claimed one first keeps it; then refuse if any of theirs is running or
        storing (a claim may have won the race): a paid call in flight must reach the ledger.
@@ -109,8 +111,10 @@ def account_delete(
        without their name; and the deletion itself, by whom (`by`: staff in the admin, or the
        person), naming no one else (the account's link clears as it goes).
     6. Delete their budgets' daily roll-ups (their budgets go with them; the organization's and
-       the teams' stay exact); untie their ledger entries and move their rows of the reviews'
-       roll-up to the deleted accounts' (services.ledger.rollups_forget_user); delete their
+       the teams' stay exact); move their rows of the reviews' roll-up to the deleted
+       accounts' (services.ledger.rollups_forget_user; their ledger entries lost their name
+       at step 1, before their jobs were touched: the order an admin's verdict locks them in);
+       delete their
        messages in the outbox; then the account itself, which unties the audit trail and their
        team jobs (SET_NULL) and deletes their tokens, memberships, budgets and the rest
        (CASCADE).
@@ -124,6 +128,14 @@ def account_delete(
         refusal = account_deletion_refusal(user=user, own=own)
         if refusal:
             raise AccountDeletionRefused(refusal)
+        # The ledger keeps their entries without their name (and the reviews' roll-ups move
+        # their spend to the deleted accounts' rows, below). The entries come first, before
+        # their jobs: an admin's verdict on one of them locks the entry, then its job, so a
+        # deletion that took the jobs first could wait for the verdict while it waited for
+        # the deletion (PostgreSQL ends one of two such transactions: "deadlock detected").
+        # This waits for a verdict in progress instead, so the move below sees its addition.
+        own_scopes = _own_scopes(user)  # read from their entries' teams, so before the untie
+        CostEntry.objects.filter(user=user).update(user=None)
         now = timezone.now()
 
         canceled = Job.objects.filter(owner=user, status=Job.Status.QUEUED).update(
@@ -189,11 +201,7 @@ def account_delete(
         LogEntry.objects.filter(
             content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)
         ).update(object_repr=DELETED_ACCOUNT)
-        SpendDay.objects.filter(_own_scopes(user)).delete()
-        # The ledger keeps their entries without their name, and the reviews' roll-ups move
-        # their spend to the deleted accounts' rows. Clearing the name first waits for any
-        # verdict in progress on their entries, so the move sees its addition.
-        CostEntry.objects.filter(user=user).update(user=None)
+        SpendDay.objects.filter(own_scopes).delete()
         rollups_forget_user(user_id=user.pk)
         OutgoingEmail.objects.filter(user=user).delete()
         username = user.get_username()

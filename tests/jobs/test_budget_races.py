@@ -13,7 +13,7 @@ from django.db import connections
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import Budget, BudgetNotice, CostEntry, Job, VideoModel
+from jobs.models import Budget, BudgetNotice, CostEntry, Job, SpendDay, VideoModel
 from jobs.services import tokens
 from tests.factories import TEST_MODEL, VEO, make_entry
 from tests.helpers import TEST_BROKER_URL, at_once, running_worker, wait_for
@@ -400,3 +400,80 @@ def test_a_settlement_is_not_held_up_by_a_budget_change_in_progress(people):
         changer.join()
         settler.join()
     assert BudgetNotice.objects.filter(threshold=80).exists()
+
+
+def lock_waits() -> int:
+    """How many of this database's connections are waiting for a row lock now."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql",
+    reason="SQLite's write lock is the whole database's: the two take turns from the start",
+)
+def test_a_verdict_on_someones_unknown_outcome_while_they_delete_their_account_both_finish(
+    people, admin_user
+):
+    """An admin marks a person's unknown outcome while that person deletes their account. The
+    verdict locks the entry, then the job; the deletion used to change the person's jobs first
+    and the entries last, so each could wait for the other: PostgreSQL then ends one with
+    "deadlock detected", an error page for the admin or the person. The deletion is held at
+    its last steps here (another transaction holds the person's spend row) while the verdict
+    starts, which is exactly that interleaving."""
+    (person,) = people("leaving", 1)
+    entry = make_entry(
+        person, VEO, "0", timezone.now(), outcome=CostEntry.Outcome.UNKNOWN,
+        possible=Decimal("0.50"),
+    )  # fmt: skip
+    holding, release = threading.Event(), threading.Event()
+    errors = []
+
+    def hold_their_spend_row():
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                rows = SpendDay.objects.select_for_update().filter(scope=f"user:{person.pk}")
+                assert rows.exists() and list(rows)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def run(action):
+        try:
+            action()
+        except Exception as exc:  # the test reports it: a deadlock is an OperationalError
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_their_spend_row)
+    holder.start()
+    deletion = threading.Thread(target=run, args=(lambda: services.account_delete(user=person),))
+    verdict = threading.Thread(
+        target=run,
+        args=(lambda: services.ledger_reconcile(entry=entry, charged=False, by=admin_user),),
+    )
+    try:
+        assert holding.wait(timeout=10)
+        deletion.start()
+        wait_for(lambda: lock_waits() >= 1, timeout=10, what="the deletion to wait")
+        verdict.start()
+        wait_for(lambda: lock_waits() >= 2, timeout=10, what="the verdict to wait")
+    finally:
+        release.set()
+        holder.join()
+        deletion.join(timeout=30)
+        verdict.join(timeout=30)
+    assert errors == []
+    entry.refresh_from_db()
+    assert entry.user_id is None
+    assert entry.reconciliation == CostEntry.Reconciliation.NOT_CHARGED
+    assert not type(person).objects.filter(pk=person.pk).exists()
+    assert_rollup_matches_ledger()

@@ -204,8 +204,8 @@ def account_delete(
         SpendDay.objects.filter(own_scopes).delete()
         rollups_forget_user(user_id=user.pk)
         OutgoingEmail.objects.filter(user=user).delete()
-        username = user.get_username()
-        user.delete()
+        username, user_id = user.get_username(), user.pk
+        user.delete()  # which clears user.pk
 
         # Written down with the change, deleted after it: a crash in between leaves the
         # files to the sweeper (services/files.py), never in storage for good.
@@ -214,7 +214,7 @@ def account_delete(
     logger.info(
         "account %s deleted: %d personal jobs, %d team jobs left with their teams, %d canceled, "
         "%d files",
-        user.pk,
+        user_id,
         personal_count,
         team_count,
         canceled,

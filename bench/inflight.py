@@ -76,7 +76,7 @@ REDIS_URL = "redis://127.0.0.1:6379/9"
 WORK_DIR = common.REPO_ROOT / "var" / "bench-inflight"  # logs and media of the last run
 # --tiny: the same path end to end in seconds, in a database, Redis database and folder of its own.
 TINY = {"jobs": 4, "users": 2, "latency": 0.5, "concurrency": 8, "timeout": 120, "stall": 30,
-        "database": "videostudio_inflight_tiny"}  # fmt: skip
+        "database": "videostudio_inflight_tiny", "emails": True}  # fmt: skip
 TINY_REDIS_URL = "redis://127.0.0.1:6379/1"
 TINY_WORK_DIR = common.REPO_ROOT / "var" / "bench-inflight-tiny"
 
@@ -182,8 +182,9 @@ def serve_simulator_cached() -> None:
 # --- The studio's database ----------------------------------------------------------------------
 
 
-def prepare_database(users: int) -> None:
-    """Migrate, load the catalog from the simulator, empty the jobs, make the bench's people."""
+def prepare_database(users: int, *, emails: bool = False) -> None:
+    """Migrate, load the catalog from the simulator, empty the jobs and the outbox, make the
+    bench's people (with an email address each when `emails`)."""
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import User
     from django.core.management import call_command
@@ -192,13 +193,39 @@ def prepare_database(users: int) -> None:
     call_command("migrate", verbosity=0, interactive=False)
     call_command("sync_models", verbosity=0)
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE jobs_costentry, jobs_notice, jobs_job CASCADE")
+        cursor.execute("TRUNCATE jobs_costentry, jobs_notice, jobs_job, jobs_outgoingemail CASCADE")
     password = make_password(PASSWORD)  # hashed once: 1,000,000 PBKDF2 rounds take 0.5 s
     for i in range(1, users + 1):
+        username = USERNAME.format(i)
+        address = f"{username}@bench.example" if emails else ""
         User.objects.update_or_create(
-            username=USERNAME.format(i), defaults={"password": password, "is_active": True}
+            username=username,
+            defaults={"password": password, "is_active": True, "email": address},
         )
     connection.close()
+
+
+class SMTPSink:
+    """A real SMTP server on loopback (aiosmtpd) that accepts every message and counts them: the
+    "video ready" emails a studio whose people have addresses sends for every job."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.port = common.free_port()
+        self.received = 0
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received += 1
+        return "250 2.0.0 Message accepted for delivery"
+
+    def __enter__(self):
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._controller.stop()
 
 
 # --- Measuring while it runs --------------------------------------------------------------------
@@ -645,6 +672,7 @@ def mib(n: int) -> str:
 @dataclass
 class RunResult:
     label: str
+    emails: int | None  # accepted by the SMTP server of --emails (None without it)
     pool: str
     concurrency: int
     jobs: int
@@ -781,12 +809,13 @@ def run(args, **overrides) -> RunResult:
     (WORK_DIR / "media").mkdir(parents=True)
     children = Children(WORK_DIR)
     try:
-        return _run(args, children)
+        with contextlib.ExitStack() as cleanup:
+            return _run(args, children, cleanup)
     finally:
         children.stop_all()
 
 
-def _run(args, children: Children) -> RunResult:
+def _run(args, children: Children, cleanup: contextlib.ExitStack) -> RunResult:
     pool, concurrency = args.pool, args.concurrency
     label = f"{pool} -c {concurrency}"
     if args.store_concurrency != 32:
@@ -811,6 +840,10 @@ def _run(args, children: Children) -> RunResult:
         "CELERY_STORE_CONCURRENCY": str(args.store_concurrency),
         "PYTHONUNBUFFERED": "1",
     }
+    smtp = None
+    if args.emails:
+        smtp = cleanup.enter_context(SMTPSink())
+        env |= {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp.port), "EMAIL_USE_TLS": "false"}
     for item in args.env:
         name, _, value = item.partition("=")
         env[name] = value
@@ -820,7 +853,7 @@ def _run(args, children: Children) -> RunResult:
 
     settings.IMAGEROUTER_BASE_URL = sim_url  # a new simulator, on a new port, for every run
     common.flush_redis(REDIS_URL)
-    prepare_database(args.users)
+    prepare_database(args.users, emails=args.emails)
     child_env = {k: v for k, v in os.environ.items() if k != "IMAGEROUTER_API_KEY"} | env
 
     from jobs.workers import WEB_NICENESS, lower_priority, worker_commands
@@ -894,6 +927,13 @@ def _run(args, children: Children) -> RunResult:
     # Posters come last, at nice 10, from the CPU the rest leaves: on a busy machine thousands
     # of them trail the jobs by minutes. The check is that none is lost; the lag is a figure.
     posters = wait_for_posters(args.database, timeout=600)
+    emails = None
+    if smtp is not None:
+        deadline = time.monotonic() + 60  # they follow the stores on the same worker
+        while smtp.received < posters[1] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        emails = smtp.received
+        print(f"'video ready' emails accepted by the bench's SMTP server: {emails}")
     sampler.stop()
     cpu_after, cpu_window = cpu_snapshot(pids), time.monotonic() - cpu_started
     if not finished:
@@ -909,6 +949,7 @@ def _run(args, children: Children) -> RunResult:
     samples = sampler.samples
     cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
     result = RunResult(
+        emails=emails,
         label=label,
         pool=pool,
         concurrency=concurrency,
@@ -1140,6 +1181,13 @@ def main() -> None:
         help="spread the submits evenly over this long (default: back to back)",
     )
     parser.add_argument("--store-concurrency", type=int, default=32, help="as settings (32)")
+    parser.add_argument(
+        "--emails",
+        action="store_true",
+        help="give each person an email address and run an SMTP server, so every job's 'video"
+        " ready' email is written and sent, as in a studio whose people have addresses (default:"
+        " no addresses, as the earlier figures)",
+    )
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument(
@@ -1204,10 +1252,15 @@ def main() -> None:
     failed = [
         r.label
         for r in results
-        if not r.jobs == r.succeeded == args.jobs or r.posters[0] < r.posters[1]
+        if not r.jobs == r.succeeded == args.jobs
+        or r.posters[0] < r.posters[1]
+        or (r.emails is not None and r.emails < r.succeeded)
     ]
     if failed:
-        sys.exit(f"not every job was accepted, succeeded and got its poster: {', '.join(failed)}")
+        sys.exit(
+            "not every job was accepted, succeeded and got its poster (and with --emails, its"
+            f" email): {', '.join(failed)}"
+        )
 
 
 def run_all(args) -> list[RunResult]:

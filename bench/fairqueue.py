@@ -159,9 +159,7 @@ def measure_claims(args) -> bool:
         plan = [row[0] for row in cursor.fetchall()]
     print("the claim's plan:\n  " + "\n  ".join(plan))
 
-    owners = list(
-        get_user_model().objects.filter(username__startswith="fair-").values_list("pk", flat=True)
-    )
+    owners = list(get_user_model().objects.filter(username__startswith="fair-").only("pk"))
     fair, order = [], []
     for _ in range(args.samples):
         job = None

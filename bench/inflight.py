@@ -36,8 +36,8 @@ Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg
 6. Prints each job's submit-to-ready overhead, (finished_at - created_at) - latency_ms, split
    into its parts (queue: created -> claimed; call: claimed -> STORING less the provider's
    latency; store: STORING -> SUCCEEDED, and of it the answer's transaction, until the
-   generation worker logs its commit, and the store task after it), how long its poster followed (the poster file's
-   time), the peaks, the CPU-seconds each part used (PostgreSQL's whole server, and of it the
+   generation worker logs its commit, and the store task after it), how long its poster
+   followed (the poster file's time), the peaks, the CPU-seconds each part used (PostgreSQL's whole server, and of it the
    backends of the bench database) and the CPU time the hypervisor took (steal).
 
 `--env NAME=VALUE` passes a setting to the workers and the web server. On a

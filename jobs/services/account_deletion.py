@@ -114,8 +114,7 @@ def account_delete(
        the teams' stay exact); move their rows of the reviews' roll-up to the deleted
        accounts' (services.ledger.rollups_forget_user; their ledger entries lost their name
        at step 1, before their jobs were touched: the order an admin's verdict locks them in);
-       delete their
-       messages in the outbox; then the account itself, which unties the audit trail and their
+       delete their messages in the outbox; then the account itself, which unties the audit trail and their
        team jobs (SET_NULL) and deletes their tokens, memberships, budgets and the rest
        (CASCADE).
     7. After commit, delete the collected files from the storage.

@@ -66,7 +66,10 @@ LEDGER_USER_SUMS = ("cost", "entries", "pending_cost")
 
 # The levels whose SpendDay rows many people's settlements share (every one in the studio, every
 # one in a team), as against a person's or a token's own.
-SHARED_SCOPE_PREFIXES = ("org", "team:")
+SHARED_SCOPE_PREFIXES = (
+    spend_scope(Budget.Level.ORGANIZATION),
+    spend_scope(Budget.Level.TEAM, team_id=""),
+)
 
 
 def rollups_write(

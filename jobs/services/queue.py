@@ -58,20 +58,23 @@ def queue_round_next(*, owner, count: int = 1) -> list[int]:
     return [first + n for n in range(count)]
 
 
+def _table() -> str:
+    return connection.ops.quote_name(Job._meta.db_table)
+
+
+def _column(name: str) -> str:
+    return connection.ops.quote_name(Job._meta.get_field(name).column)
+
+
 @functools.cache
 def _rounds_sql() -> str:
     """queue_round_next's statement, with the table's and columns' names from the model's _meta
     (the owner and the status are its parameters)."""
-    meta, qn = Job._meta, connection.ops.quote_name
-
-    def column(name):
-        return qn(meta.get_field(name).column)
-
-    table, round_, started = qn(meta.db_table), column("queue_round"), column("started_at")
+    table, round_, started = _table(), _column("queue_round"), _column("started_at")
     return (
         f"SELECT (SELECT MAX({round_}) FROM {table} WHERE {started} IS NOT NULL),"  # noqa: S608
-        f" (SELECT MAX({round_}) FROM {table} WHERE {column('owner')} = %s"
-        f" AND ({column('status')} = %s OR {started} IS NOT NULL))"
+        f" (SELECT MAX({round_}) FROM {table} WHERE {_column('owner')} = %s"
+        f" AND ({_column('status')} = %s OR {started} IS NOT NULL))"
     )
 
 
@@ -118,18 +121,14 @@ def job_claim_next(*, now=None) -> Job | None:
 def _claim_sql() -> str:
     """job_claim_next's statement, with the table's and columns' names from the model's _meta
     (the values are its parameters). The subquery's plan is the job_queue_turn index's."""
-    meta, qn = Job._meta, connection.ops.quote_name
-
-    def column(name):
-        return qn(meta.get_field(name).column)
-
-    table, pk, status = qn(meta.db_table), column("id"), column("status")
+    table, pk, status = _table(), _column("id"), _column("status")
+    attempt = _column("attempt")
     return (
-        f"UPDATE {table} SET {status} = %s, {column('attempt')} = {column('attempt')} + 1,"  # noqa: S608
-        f" {column('started_at')} = %s, {column('error')} = ''"
+        f"UPDATE {table} SET {status} = %s, {attempt} = {attempt} + 1,"  # noqa: S608
+        f" {_column('started_at')} = %s, {_column('error')} = ''"
         f" WHERE {pk} = (SELECT {pk} FROM {table} WHERE {status} = %s"
-        f" AND ({column('not_before')} IS NULL OR {column('not_before')} <= %s)"
-        f" ORDER BY {column('queue_round')}, {column('created_at')}"
+        f" AND ({_column('not_before')} IS NULL OR {_column('not_before')} <= %s)"
+        f" ORDER BY {_column('queue_round')}, {_column('created_at')}"
         " LIMIT 1 FOR UPDATE SKIP LOCKED)"
         f" AND {status} = %s RETURNING *"
     )

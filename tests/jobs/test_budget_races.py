@@ -438,8 +438,8 @@ def test_a_verdict_on_someones_unknown_outcome_while_they_delete_their_account_b
 
         try:
             with transaction.atomic():
-                rows = SpendDay.objects.select_for_update().filter(scope=f"user:{person.pk}")
-                assert rows.exists() and list(rows)
+                spend = SpendDay.objects.select_for_update().filter(scope=f"user:{person.pk}")
+                assert list(spend), "the person's spend row, for the deletion to wait on"
                 holding.set()
                 release.wait(timeout=30)
         finally:

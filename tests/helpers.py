@@ -60,15 +60,19 @@ def run_job_now(job_id) -> None:
     services.job_make_poster(job_id=job_id)
 
 
-def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout` s."""
+def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, what="condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` s.
+    `what` names the condition in the failure: a string, or a callable asked then (to show
+    the state that was found instead)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what() if callable(what) else what}"
+    )
 
 
 def database_url() -> str:

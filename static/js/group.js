@@ -16,8 +16,17 @@
     return videos().filter(function (video) { return video !== source; });
   }
 
+  // The seeks this script made, by player: the time each was sent to. A player's "seeked"
+  // event at that time is the echo of another player's seek and moves no one.
+  var following = new WeakMap();
+
+  function follow(video, time) {
+    following.set(video, time);
+    video.currentTime = time;
+  }
+
   function play(video, time) {
-    if (time !== undefined && time < (video.duration || Infinity)) video.currentTime = time;
+    if (time !== undefined && time < (video.duration || Infinity)) follow(video, time);
     var started = video.play();
     // A browser may refuse (a video not loaded yet, an autoplay rule): that player stays put.
     if (started && started.catch) started.catch(function () {});
@@ -45,11 +54,19 @@
     });
   }, true);
 
+  // Only a person's seek moves the others. An echo (a player arriving where this script sent
+  // it) moves no one: it can land after the person has sought again elsewhere, and would send
+  // everyone back. A "seeked" while the player is already seeking again is stale too: the newer
+  // seek's own event follows.
   grid.addEventListener("seeked", function (event) {
     var source = event.target;
+    if (source.seeking) return;
+    var sent = following.get(source);
+    following.delete(source);
+    if (sent !== undefined && Math.abs(source.currentTime - sent) < 0.01) return;
     others(source).forEach(function (video) {
       var target = Math.min(source.currentTime, video.duration || source.currentTime);
-      if (Math.abs(video.currentTime - target) > SEEK_TOLERANCE) video.currentTime = target;
+      if (Math.abs(video.currentTime - target) > SEEK_TOLERANCE) follow(video, target);
     });
   }, true);
 

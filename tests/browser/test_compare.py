@@ -41,6 +41,11 @@ def player_states(page) -> list[dict]:
     )
 
 
+def all_at(page, seconds: float) -> bool:
+    """Whether every player of the grid is paused at `seconds` (within 0.3 s)."""
+    return all(p["paused"] and abs(p["time"] - seconds) < 0.3 for p in player_states(page))
+
+
 def test_the_compare_form_shows_each_estimate_and_the_total_and_compares_as_one(
     live_server, simulator, catalog, alice, page, screenshot, violations, broker_url
 ):
@@ -123,8 +128,21 @@ def test_the_grid_fills_in_as_videos_arrive_and_plays_pauses_and_seeks_together(
         "() => { document.querySelectorAll('[data-sync-group] video')[1].currentTime = 2.5 }"
     )
     wait_for(
-        lambda: all(abs(p["time"] - 2.5) < 0.3 for p in player_states(page)),
-        what="every player at 2.5 s",
+        lambda: all_at(page, 2.5), what=lambda: f"every player at 2.5 s: {player_states(page)}"
+    )
+
+    # A seek made while the others are still following an earlier one is where they all end:
+    # the earlier seek's late "seeked" events (the others arriving at 1 s) are its echoes and
+    # move no one back. Here the second seek is made the moment the first one lands.
+    page.evaluate(
+        """() => {
+          const players = document.querySelectorAll('[data-sync-group] video');
+          players[0].addEventListener("seeked", () => { players[1].currentTime = 3.5 }, {once: true});
+          players[0].currentTime = 1;
+        }"""
+    )
+    wait_for(
+        lambda: all_at(page, 3.5), what=lambda: f"every player at 3.5 s: {player_states(page)}"
     )
 
     # Pressing Play on one player starts every one.

@@ -20,11 +20,11 @@ Needs `.venv/bin/pip install -r bench/requirements.txt` (psutil, gevent, psycopg
    every video. The provider's reported latency is printed on its own line either way.
 3. Starts one worker host with the command lines of `manage.py runworker` (jobs/workers.py):
    the generation worker (`-Q generate`, the chosen `--pool` and `--concurrency`), the store
-   worker (`-Q store,celery`, threads, `--store-concurrency`) and the poster worker (`-Q poster`,
-   one at a time, at nice 10); and the web server as the Dockerfile does (gunicorn, 2 workers of
-   4 threads), at nice 5 as `make run` starts it (`--web-nice N` for another value; compose
-   gives the web container a smaller CPU weight instead). No beat: the sweeper would have
-   nothing to do in a run of a minute.
+   worker (`-Q store,celery`, threads, `--store-concurrency`), the poster worker (`-Q poster`,
+   one at a time, at nice 10) and the mail worker (`-Q mail`, at nice 10); and the web server
+   as the Dockerfile does (gunicorn, 2 workers of 4 threads), at nice 5 as `make run` starts it
+   (`--web-nice N` for another value; compose gives the web container a smaller CPU weight
+   instead). No beat: the sweeper would have nothing to do in a run of a minute.
 4. Creates `--users` people (20), logs each in (a session as the login view makes it), GETs
    the form over HTTP for its CSRF token, then all of them at once POST `/jobs/new/`
    `--jobs` / `--users` times each, back to back (`--submit-over S` spreads them evenly over
@@ -52,6 +52,7 @@ import concurrent.futures
 import contextlib
 import datetime
 import json
+import logging
 import os
 import re
 import shutil
@@ -215,6 +216,9 @@ class SMTPSink:
         self.port = common.free_port()
         self.received = 0
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        # aiosmtpd logs each command of each conversation at INFO: 3,000 emails were 30,000
+        # lines printed by this process, on the cores the studio is measured on.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
 
     async def handle_DATA(self, server, session, envelope):
         self.received += 1
@@ -356,6 +360,7 @@ class Samples:
     rss_generate: int = 0
     rss_store: int = 0
     rss_poster: int = 0
+    rss_mail: int = 0
     rss_host: int = 0  # the peak of the sum, sampled at the same moment
     rss_idle: int = 0
     pss_host: int = 0  # sampled every second: reading smaps costs more
@@ -375,9 +380,10 @@ class Samples:
 
 
 class Sampler:
-    def __init__(self, *, generate_pid, store_pid, poster_pid, database: str, sim_url: str):
-        self.generate_pid, self.store_pid, self.poster_pid = generate_pid, store_pid, poster_pid
-        self.host_pids = (generate_pid, store_pid, poster_pid)
+    def __init__(
+        self, *, generate_pid, store_pid, poster_pid, mail_pid, database: str, sim_url: str
+    ):
+        self.host_pids = (generate_pid, store_pid, poster_pid, mail_pid)
         self.database, self.sim_url = database, sim_url
         self.samples = Samples()
         self.stop_event = threading.Event()
@@ -411,15 +417,16 @@ class Sampler:
 
         def sample():
             trees = process_trees(self.host_pids)
-            generate, store, poster = (
+            generate, store, poster, mail = (
                 sum(rss(each) for each in trees[pid]) for pid in self.host_pids
             )
             s.rss_generate = max(s.rss_generate, generate)
             s.rss_store = max(s.rss_store, store)
             s.rss_poster = max(s.rss_poster, poster)
-            s.rss_host = max(s.rss_host, generate + store + poster)
+            s.rss_mail = max(s.rss_mail, mail)
+            s.rss_host = max(s.rss_host, generate + store + poster + mail)
             s.processes = max(s.processes, sum(len(pids) for pids in trees.values()))
-            s.rss_series.append((time.monotonic() - self.t0, generate + store + poster))
+            s.rss_series.append((time.monotonic() - self.t0, generate + store + poster + mail))
 
         self._every(0.1, sample)
 
@@ -691,6 +698,7 @@ class RunResult:
     rss_generate: int
     rss_store: int
     rss_poster: int
+    rss_mail: int
     rss_idle: int
     pss_host: int
     processes: int
@@ -876,6 +884,7 @@ def _run(args, children: Children, cleanup: contextlib.ExitStack) -> RunResult:
     generate_proc = children.start("generate-worker", generate_cmd, child_env)
     store_proc = children.start("store-worker", commands["store"], child_env)
     poster_proc = children.start("poster-worker", commands["poster"], child_env)
+    mail_proc = children.start("mail-worker", commands["mail"], child_env)
     web_proc = children.start("web", web_cmd, child_env)
     children.wait_for_log("generate-worker", r"generate@inflight ready\.")
     banner = re.search(r"concurrency: (\d+) \((\w+)\)", children.log_text("generate-worker"))
@@ -885,6 +894,7 @@ def _run(args, children: Children, cleanup: contextlib.ExitStack) -> RunResult:
         raise RuntimeError(f"the generation worker is not {pool} -c {concurrency}: {found}")
     children.wait_for_log("store-worker", r"store@inflight ready\.")
     children.wait_for_log("poster-worker", r"poster@inflight ready\.")
+    children.wait_for_log("mail-worker", r"mail@inflight ready\.")
     children.wait_for_log("web", r"Booting worker")
     web_url = f"http://127.0.0.1:{port}"
 
@@ -903,17 +913,19 @@ def _run(args, children: Children, cleanup: contextlib.ExitStack) -> RunResult:
         "generation worker": generate_proc.pid,
         "store worker": store_proc.pid,
         "poster worker (its ffmpeg included)": poster_proc.pid,
+        "mail worker": mail_proc.pid,
         "PostgreSQL (the whole server)": postmaster_pid(),
         "Redis (the whole server)": redis_pid(),
     }
     if not args.tiny:
         wait_for_quiet()
-    idle = sum(tree_rss(p.pid) for p in (generate_proc, store_proc, poster_proc))
+    idle = sum(tree_rss(p.pid) for p in (generate_proc, store_proc, poster_proc, mail_proc))
     cpu_before, cpu_started = cpu_snapshot(pids), time.monotonic()
     sampler = Sampler(
         generate_pid=generate_proc.pid,
         store_pid=store_proc.pid,
         poster_pid=poster_proc.pid,
+        mail_pid=mail_proc.pid,
         database=args.database,
         sim_url=sim_url,
     ).start()
@@ -929,7 +941,7 @@ def _run(args, children: Children, cleanup: contextlib.ExitStack) -> RunResult:
     posters = wait_for_posters(args.database, timeout=600)
     emails = None
     if smtp is not None:
-        deadline = time.monotonic() + 60  # they follow the stores on the same worker
+        deadline = time.monotonic() + 60  # they follow the stores, from the mail worker
         while smtp.received < posters[1] and time.monotonic() < deadline:
             time.sleep(0.2)
         emails = smtp.received
@@ -969,6 +981,7 @@ def _run(args, children: Children, cleanup: contextlib.ExitStack) -> RunResult:
         rss_generate=samples.rss_generate,
         rss_store=samples.rss_store,
         rss_poster=samples.rss_poster,
+        rss_mail=samples.rss_mail,
         rss_idle=samples.rss_idle,
         pss_host=samples.pss_host,
         processes=samples.processes,
@@ -1027,6 +1040,7 @@ def report(r: RunResult, f: dict, refused: dict, samples: Samples) -> None:
             ["  generation worker and its children, peak MiB", mib(r.rss_generate)],
             ["  store worker and its children, peak MiB", mib(r.rss_store)],
             ["  poster worker and its ffmpeg, peak MiB", mib(r.rss_poster)],
+            ["  mail worker, peak MiB", mib(r.rss_mail)],
             ["worker host PSS, peak, MiB (every 1 s; shared pages once)", mib(r.pss_host)],
             ["worker host processes, peak", str(r.processes)],
         ],

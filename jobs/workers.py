@@ -10,7 +10,10 @@ the benchmarks all start these exact command lines, so what is measured is what 
 - poster: one ffmpeg decode at a time (CELERY_POSTER_CONCURRENCY, 1), in a process at a lower
   CPU priority, so that posters use the cores only when the stores leave them idle.
   BENCHMARKS.md shows why: posters sharing the store queue's threads were most of the studio's
-  overhead when hundreds of results landed at once.
+  overhead when hundreds of results landed at once;
+- mail: the outbox's emails, one SMTP conversation each, on CELERY_MAIL_CONCURRENCY threads (8),
+  at the posters' lower CPU priority. Sent from the store worker, 3,000 "video ready" emails
+  made its stores wait tens of seconds (BENCHMARKS.md); an email a few seconds late harms no one.
 """
 
 import shutil
@@ -20,8 +23,8 @@ import time
 
 from django.conf import settings
 
-# Added to the poster worker's nice value (Unix): the kernel gives it the CPU time that the web
-# server, the stores and the generations leave over.
+# Added to the poster and mail workers' nice value (Unix): the kernel gives them the CPU time
+# that the web server, the stores and the generations leave over.
 POSTER_NICENESS = 10
 # Added to the web server's (make run): when the cores are short, a job already accepted is
 # claimed and called before another submit is taken. A claim costs a few milliseconds, so the
@@ -50,6 +53,8 @@ def worker_commands(node: str = "%h", *, python: str = sys.executable) -> dict[s
                   "-c", str(settings.CELERY_STORE_CONCURRENCY)],
         "poster": [*lower_priority(POSTER_NICENESS), *worker, "-Q", "poster",
                    "-n", f"poster@{node}", "-c", str(settings.CELERY_POSTER_CONCURRENCY)],
+        "mail": [*lower_priority(POSTER_NICENESS), *worker, "-Q", "mail",
+                 "-n", f"mail@{node}", "-c", str(settings.CELERY_MAIL_CONCURRENCY)],
     }  # fmt: skip
 
 

@@ -102,7 +102,9 @@ def settings_variables() -> set[str]:
 
 
 @contextmanager
-def running_worker(broker_url, queues=("generate", "store", "poster", "celery"), concurrency=4):
+def running_worker(
+    broker_url, queues=("generate", "store", "poster", "mail", "celery"), concurrency=4
+):
     """A real Celery worker thread consuming `queues` from the real Redis, until the block ends,
     running up to `concurrency` tasks at once."""
 

@@ -276,23 +276,23 @@ def worker_healthcheck(node: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_worker_healthcheck_passes_only_when_all_three_workers_answer(broker_url):
+def test_the_worker_healthcheck_passes_only_when_all_four_workers_answer(broker_url):
     node = f"health-{uuid.uuid4().hex[:8]}"
-    workers = start_workers(node, ["generate", "store"])
+    workers = start_workers(node, ["generate", "store", "poster"])
     try:
-        up = sorted(f"{queue}@{node}" for queue in ("generate", "store"))
+        up = sorted(f"{queue}@{node}" for queue in ("generate", "store", "poster"))
         wait_for(
-            lambda: len(celery_app.control.ping(destination=up, timeout=1)) == 2,
+            lambda: len(celery_app.control.ping(destination=up, timeout=1)) == 3,
             timeout=60,
-            what="the generate and store workers",
+            what="the generate, store and poster workers",
         )
-        assert worker_healthcheck(node).returncode != 0, "healthy without the poster worker"
+        assert worker_healthcheck(node).returncode != 0, "healthy without the mail worker"
 
-        workers += start_workers(node, ["poster"])
+        workers += start_workers(node, ["mail"])
         wait_for(
             lambda: worker_healthcheck(node).returncode == 0,
             timeout=60,
-            what="the worker healthcheck to pass with all three workers",
+            what="the worker healthcheck to pass with all four workers",
         )
     finally:
         for worker in workers:

@@ -15,7 +15,7 @@ from videostudio import health
 from videostudio.celery import app as celery_app
 
 FULL = "/healthz/full"
-QUEUES = ("celery", "generate", "poster", "store")
+QUEUES = ("celery", "generate", "mail", "poster", "store")
 
 
 @pytest.fixture(autouse=True)
@@ -67,11 +67,12 @@ def test_it_is_200_only_once_a_worker_answers_for_every_queue(client, db, broker
         response = client.get(FULL)
         assert response.status_code == 503
         assert response.json()["workers"] == {
-            "celery": "ok", "generate": "ok", "poster": "no worker", "store": "ok"
+            "celery": "ok", "generate": "ok", "mail": "no worker", "poster": "no worker",
+            "store": "ok",
         }  # fmt: skip
 
-        workers.append(start_worker(f"poster-{suffix}@test", "poster"))
-        wait_for(lambda: answering(f"poster-{suffix}@test"), timeout=60, what="the poster worker")
+        workers.append(start_worker(f"poster-{suffix}@test", "poster,mail"))
+        wait_for(lambda: answering(f"poster-{suffix}@test"), timeout=60, what="the second worker")
         health.full_check_forget()
         response = client.get(FULL, HTTP_HOST="10.0.0.5:8000")  # any Host, as /healthz
     finally:

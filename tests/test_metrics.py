@@ -169,6 +169,7 @@ def test_queue_depth_is_each_celery_queues_waiting_messages(client, broker_url, 
     assert figures.value("videostudio_queue_messages", queue="store") == 0
     assert figures.has("videostudio_queue_messages", queue="poster")
     assert figures.has("videostudio_queue_messages", queue="celery")
+    assert figures.has("videostudio_queue_messages", queue="mail")
     assert figures.value("videostudio_jobs", state="queued") == 3
     assert figures.value("videostudio_redis_up") == 1
 

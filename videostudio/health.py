@@ -82,7 +82,7 @@ def healthz_full(request):
     """Every part the studio needs, naming each:
 
     - 200 {"status": "ok", "database": "ok", "redis": "ok", "storage": "ok",
-      "workers": {"celery": "ok", "generate": "ok", "poster": "ok", "store": "ok"}};
+      "workers": {"celery": "ok", "generate": "ok", "mail": "ok", "poster": "ok", "store": "ok"}};
     - 503 {"status": "unavailable", ...} naming what is "unreachable" and each queue with
       "no worker" that answered (all of them while Redis is down: the workers cannot be asked).
     """

@@ -446,7 +446,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Paid generations and video downloads have queues, and workers, of their own: a slow download
 # never holds up a paid call, and a burst of calls never starves the downloads. Housekeeping
-# (sweep, catalog sync) stays on the default queue, served by the store worker.
+# (sweep, catalog sync, digests, webhook deliveries) stays on the default queue, served by the
+# store worker.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "jobs.tasks.run_job": {"queue": "generate"},
@@ -454,6 +455,9 @@ CELERY_TASK_ROUTES = {
     # A queue and a worker of their own, one at a time: a poster is never worth delaying a
     # video for, and ffmpeg's decodes must not take the cores that the stores need.
     "jobs.tasks.make_poster": {"queue": "poster"},
+    # Email too: each message is an SMTP conversation, and 3,000 "video ready" emails sent by the
+    # store worker's process took the CPU its stores needed (BENCHMARKS.md, 2026-12-06 night).
+    "jobs.tasks.send_email": {"queue": "mail"},
 }
 # Generations are I/O-bound waits, so one worker process runs many of them on threads
 # (BENCHMARKS.md compares the pools). The store worker's concurrency is set on its command line.
@@ -466,6 +470,9 @@ CELERY_WORKER_CONCURRENCY = env_int("CELERY_GENERATE_CONCURRENCY", 3000)
 # time on busy cores (10 ms of CPU), so 8 threads fell behind by 2-4 s; 32 kept up (0.09 s p95).
 CELERY_STORE_CONCURRENCY = env_int("CELERY_STORE_CONCURRENCY", 32)
 CELERY_POSTER_CONCURRENCY = env_int("CELERY_POSTER_CONCURRENCY", 1)
+# 8: a message is a connection and a conversation of its own with the SMTP server (milliseconds
+# nearby, a second or more across the internet with TLS), and mostly waits on it.
+CELERY_MAIL_CONCURRENCY = env_int("CELERY_MAIL_CONCURRENCY", 8)
 # The client enforces IMAGEROUTER_DEADLINE itself; these limits only catch a worker that hangs
 # outside the HTTP call. Soft limit first (the task fails the job cleanly), then the hard kill.
 CELERY_TASK_SOFT_TIME_LIMIT = IMAGEROUTER_DEADLINE + 60

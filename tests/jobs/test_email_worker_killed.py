@@ -37,7 +37,7 @@ def start_email_worker_process(broker_url, smtp_server) -> subprocess.Popen:
         "EMAIL_TIMEOUT": "60",
     }
     command = [sys.executable, "-m", "celery", "-A", "videostudio", "worker", "-l", "WARNING"]
-    return subprocess.Popen([*command, "-Q", "celery", "-c", "2"], cwd=ROOT, env=env)
+    return subprocess.Popen([*command, "-Q", "mail", "-c", "2"], cwd=ROOT, env=env)
 
 
 def test_a_reset_email_whose_worker_was_killed_mid_send_is_delivered_once(
@@ -68,7 +68,7 @@ def test_a_reset_email_whose_worker_was_killed_mid_send_is_delivered_once(
     email.refresh_from_db()
     assert email.status == "pending"
 
-    with running_worker(broker_url, queues=("celery",)):
+    with running_worker(broker_url, queues=("mail",)):
         services.sweep()  # the dead worker's claim still holds: nobody sends it yet
         time.sleep(1)
         assert smtp_server.mailbox.messages == []

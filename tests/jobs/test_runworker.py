@@ -44,28 +44,33 @@ def worker_host(broker_url):
 
 def test_one_worker_host_serves_every_queue_and_stops_as_one(worker_host):
     node, process = worker_host
-    names = {f"generate@{node}", f"store@{node}", f"poster@{node}"}
+    names = {f"generate@{node}", f"store@{node}", f"poster@{node}", f"mail@{node}"}
 
     def queues():
         replies = app.control.inspect(destination=sorted(names), timeout=1).active_queues() or {}
         return replies if set(replies) == names else None
 
-    replies = wait_for(queues, timeout=60, interval=0.5, what="the host's three workers")
+    replies = wait_for(queues, timeout=60, interval=0.5, what="the host's four workers")
     served = {name: sorted(q["name"] for q in replies[name]) for name in names}
     assert served == {
         f"generate@{node}": ["generate"],
         f"store@{node}": ["celery", "store"],
         f"poster@{node}": ["poster"],
+        f"mail@{node}": ["mail"],
     }
     stats = app.control.inspect(destination=sorted(names), timeout=2).stats()
     concurrency = {name: stats[name]["pool"]["max-concurrency"] for name in names}
-    assert concurrency == {f"generate@{node}": 3000, f"store@{node}": 3, f"poster@{node}": 1}
+    assert concurrency == {
+        f"generate@{node}": 3000, f"store@{node}": 3, f"poster@{node}": 1, f"mail@{node}": 8
+    }  # fmt: skip
     # The store worker reserves 4 messages per thread, so a burst of results never waits in Redis
     # behind a full reservation while its threads are free; a paid call reserves one.
     prefetch = {name: stats[name]["prefetch_count"] for name in names}
-    assert prefetch == {f"generate@{node}": 3000, f"store@{node}": 12, f"poster@{node}": 1}
+    assert prefetch == {
+        f"generate@{node}": 3000, f"store@{node}": 12, f"poster@{node}": 1, f"mail@{node}": 8
+    }  # fmt: skip
 
-    # The poster worker runs at a lower CPU priority than the others.
+    # The poster and mail workers run at a lower CPU priority than the others.
     workers = {
         name.split("@")[0]: child
         for child in psutil.Process(process.pid).children(recursive=True)
@@ -73,6 +78,7 @@ def test_one_worker_host_serves_every_queue_and_stops_as_one(worker_host):
         if name in " ".join(child.cmdline())
     }
     assert workers["poster"].nice() > workers["store"].nice() == workers["generate"].nice()
+    assert workers["mail"].nice() == workers["poster"].nice()
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0

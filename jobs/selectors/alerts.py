@@ -23,6 +23,15 @@ def alert_preferences_for(user) -> AlertPreferences:
     return saved if saved is not None else AlertPreferences(user=user)
 
 
+def alert_preferences_loaded(user) -> AlertPreferences:
+    """As alert_preferences_for, for a user read with select_related("alert_preferences"):
+    no query."""
+    try:
+        return user.alert_preferences
+    except AlertPreferences.DoesNotExist:
+        return AlertPreferences(user=user)
+
+
 def alert_preferences_of(user_ids) -> dict[int, AlertPreferences]:
     """{user id: preferences} for many people at once, the defaults for those with no row."""
     saved = {p.user_id: p for p in AlertPreferences.objects.filter(user_id__in=list(user_ids))}

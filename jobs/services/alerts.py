@@ -103,17 +103,20 @@ def job_alert_ended(*, job_id) -> bool:
     a second report one message. A canceled job is the owner's own doing: no email. Jobs made
     through an API token are emailed as any other, by the same choices.
 
-    1. Read the job as the transition left it, with its owner.
+    1. Read the job as the transition left it, with its owner and their choices, in one
+       statement (it runs inside every store's transaction).
     2. Stop if it is not SUCCEEDED or FAILED, the owner is inactive or gone, or switched this
        off.
     3. Queue the message, with a link to the job's page and to the settings.
     """
-    job = Job.objects.select_related("owner", "team", "token").get(pk=job_id)
+    job = Job.objects.select_related(
+        "owner", "owner__alert_preferences", "team", "token"
+    ).get(pk=job_id)
     if job.status not in (Job.Status.SUCCEEDED, Job.Status.FAILED):
         return False
     if job.owner is None or not job.owner.is_active:  # None: they deleted their account
         return False
-    wants = who.alert_preferences_for(job.owner)
+    wants = who.alert_preferences_loaded(job.owner)
     ready = job.status == Job.Status.SUCCEEDED
     if not (wants.job_ready if ready else wants.job_failed):
         return False

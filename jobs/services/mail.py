@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -41,7 +41,8 @@ def email_queue(
 
     1. Render `email/<template>.txt` and `email/<template>.html` with `context` (plus the
        studio's address, STUDIO_URL, for links).
-    2. Insert the row; the unique `key` makes a second report of the same event insert nothing.
+    2. Insert the row unless its `key` has one: a second report of the same event inserts
+       nothing, and leaves the caller's transaction as it was.
     3. When the caller's transaction commits, ask a worker to send it. If Redis is away, the row
        waits for the sweeper.
     """
@@ -50,15 +51,33 @@ def email_queue(
     context = {"studio_url": settings.STUDIO_URL.rstrip("/"), "subject": subject, **context}
     text = render_to_string(f"email/{template}.txt", context)
     html = render_to_string(f"email/{template}.html", context)
-    try:
-        with transaction.atomic():  # a savepoint: a repeat of the event leaves the caller's work
-            email = OutgoingEmail.objects.create(
-                key=key[:200], to=to, user=user, subject=subject, text=text, html=html
-            )
-    except IntegrityError:
+    email = OutgoingEmail(key=key[:200], to=to, user=user, subject=subject, text=text, html=html)
+    if not _insert_unless_known(email):
         return None
     transaction.on_commit(lambda: _enqueue(email.pk))
     return email
+
+
+def _insert_unless_known(email: OutgoingEmail) -> bool:
+    """INSERT ... ON CONFLICT (key) DO NOTHING: whether the row went in. One statement, where
+    a savepoint around a plain INSERT (to survive the duplicate's IntegrityError) took three;
+    the "video ready" email is written inside every store's transaction, so each round trip
+    there is one more for 3,000 stores landing in a minute (BENCHMARKS.md)."""
+    meta = OutgoingEmail._meta
+    connection = connections[router.db_for_write(OutgoingEmail)]
+    quote = connection.ops.quote_name
+    fields = meta.concrete_fields
+    values = [f.get_db_prep_save(f.pre_save(email, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+            f" VALUES ({', '.join(['%s'] * len(fields))})"
+            f" ON CONFLICT ({quote(meta.get_field('key').column)}) DO NOTHING",
+            values,
+        )
+        inserted = cursor.rowcount == 1
+    email._state.adding, email._state.db = False, connection.alias
+    return inserted
 
 
 def email_send(*, email_id) -> str:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -191,3 +192,18 @@ def test_one_event_queued_twice_is_one_message(smtp_server):
     assert queued_email(key="event:7") is not None
     assert queued_email(key="event:7") is None
     assert OutgoingEmail.objects.filter(key="event:7").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeated_event_inside_a_transaction_leaves_the_transactions_own_work(alice):
+    """A store reports its job's end inside the transaction that ended it; a second report of
+    the same event (a duplicate store, a sweeper) must neither fail that work nor send twice."""
+    queued_email(key="job-succeeded:1")
+    with transaction.atomic():
+        User.objects.filter(pk=alice.pk).update(first_name="Alice")
+        assert queued_email(key="job-succeeded:1") is None
+        User.objects.filter(pk=alice.pk).update(last_name="Liddell")  # still usable
+
+    alice.refresh_from_db()
+    assert (alice.first_name, alice.last_name) == ("Alice", "Liddell")
+    assert OutgoingEmail.objects.filter(key="job-succeeded:1").count() == 1

@@ -68,11 +68,13 @@ def _insert_unless_known(email: OutgoingEmail) -> bool:
     quote = connection.ops.quote_name
     fields = meta.concrete_fields
     values = [f.get_db_prep_save(f.pre_save(email, True), connection) for f in fields]
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    key = quote(meta.get_field("key").column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES ({', '.join(['%s'] * len(fields))})"
-            f" ON CONFLICT ({quote(meta.get_field('key').column)}) DO NOTHING",
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+            f" ON CONFLICT ({key}) DO NOTHING",
             values,
         )
         inserted = cursor.rowcount == 1

@@ -109,9 +109,8 @@ def job_alert_ended(*, job_id) -> bool:
        off.
     3. Queue the message, with a link to the job's page and to the settings.
     """
-    job = Job.objects.select_related(
-        "owner", "owner__alert_preferences", "team", "token"
-    ).get(pk=job_id)
+    read_with = ("owner", "owner__alert_preferences", "team", "token")
+    job = Job.objects.select_related(*read_with).get(pk=job_id)
     if job.status not in (Job.Status.SUCCEEDED, Job.Status.FAILED):
         return False
     if job.owner is None or not job.owner.is_active:  # None: they deleted their account

@@ -7,10 +7,10 @@
 1. Makes (or reuses) a PostgreSQL database of its own, `videostudio_memory` on 127.0.0.1:5432,
    and migrates it; Redis database 6 is the broker and cache (flushed at the start and the end);
    videos are stored under a temporary MEDIA_ROOT, removed at the end.
-2. Starts the bundled simulator, and the three real Celery workers as `make run` starts them
+2. Starts the bundled simulator, and the four real Celery workers as `make run` starts them
    (jobs/workers.py): the generation worker (`-Q generate`) and the store worker
-   (`-Q store,celery`), threads pool, and the poster worker (`-Q poster`, at nice 10), settings
-   from the environment.
+   (`-Q store,celery`), threads pool, the poster worker (`-Q poster`, at nice 10) and the mail
+   worker (`-Q mail`, at nice 10), settings from the environment.
 3. Submits jobs with `services.job_create` from this process (Django set up against the same
    database and Redis): per result kind, `url` and `b64_json`, a warm-up job (not counted), a
    small job (the simulator's own video, 0.3 to 0.6 MB) and a large one, which the simulator's

@@ -12,8 +12,8 @@ requirements-dev.txt`.
 2. Starts moto's S3 server (`python -m moto.server`) on a free loopback port, with a private
    bucket, and the bundled simulator (`--latency`, 0.5 s; keep-alive spaces every 0.2 s).
 3. Starts two worker hosts, `python manage.py runworker --node scaleout-a` and `--node
-   scaleout-b` (each the generate, store and poster workers of jobs/workers.py), each as if on a
-   machine of its own: its own empty working directory, MEDIA_ROOT and TMPDIR, and
+   scaleout-b` (each the generate, store, poster and mail workers of jobs/workers.py), each as
+   if on a machine of its own: its own empty working directory, MEDIA_ROOT and TMPDIR, and
    STORAGE_BACKEND=s3 pointing at the bucket. This process is the web host: the same S3
    settings, and an empty MEDIA_ROOT of its own.
 4. Submits `--jobs` jobs (100) from 4 people with `services.job_create`, as the form does, half

@@ -23,9 +23,9 @@ import time
 
 from django.conf import settings
 
-# Added to the poster and mail workers' nice value (Unix): the kernel gives them the CPU time
-# that the web server, the stores and the generations leave over.
-POSTER_NICENESS = 10
+# Added to the background workers' nice value (Unix), the poster's and the mail's: the kernel
+# gives them the CPU time that the web server, the stores and the generations leave over.
+BACKGROUND_NICENESS = 10
 # Added to the web server's (make run): when the cores are short, a job already accepted is
 # claimed and called before another submit is taken. A claim costs a few milliseconds, so the
 # web loses little; without this a burst of submits left 30 to 75 jobs waiting for their claim
@@ -51,9 +51,9 @@ def worker_commands(node: str = "%h", *, python: str = sys.executable) -> dict[s
         "store": [*worker, "-Q", "store,celery", "-n", f"store@{node}",
                   "--prefetch-multiplier", str(STORE_PREFETCH_MULTIPLIER),
                   "-c", str(settings.CELERY_STORE_CONCURRENCY)],
-        "poster": [*lower_priority(POSTER_NICENESS), *worker, "-Q", "poster",
+        "poster": [*lower_priority(BACKGROUND_NICENESS), *worker, "-Q", "poster",
                    "-n", f"poster@{node}", "-c", str(settings.CELERY_POSTER_CONCURRENCY)],
-        "mail": [*lower_priority(POSTER_NICENESS), *worker, "-Q", "mail",
+        "mail": [*lower_priority(BACKGROUND_NICENESS), *worker, "-Q", "mail",
                  "-n", f"mail@{node}", "-c", str(settings.CELERY_MAIL_CONCURRENCY)],
     }  # fmt: skip
 

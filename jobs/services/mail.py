@@ -78,7 +78,8 @@ def _insert_unless_known(email: OutgoingEmail) -> bool:
             values,
         )
         inserted = cursor.rowcount == 1
-    email._state.adding, email._state.db = False, connection.alias
+    if inserted:  # as save() leaves a saved instance
+        email._state.adding, email._state.db = False, connection.alias
     return inserted
 
 

@@ -39,6 +39,7 @@ import logging
 import os
 import queue
 import random
+import re
 import subprocess
 import tempfile
 import threading
@@ -298,7 +299,7 @@ def counted(execute, sql, params, many, context):
 
     TIMINGS.queries += 1
     result = execute(sql, params, many, context)
-    if "FOR NO KEY UPDATE" in sql and '"jobs_budget"' in sql:
+    if "FOR NO KEY UPDATE" in sql and BUDGET_ROWS.search(sql):
         locked = time.perf_counter()
 
         def committed():
@@ -309,6 +310,7 @@ def counted(execute, sql, params, many, context):
 
 
 TIMINGS = Timings()
+BUDGET_ROWS = re.compile(r'FROM "?jobs_budget"? ')  # the ORM's quoted name, or the raw SQL's
 
 
 def instrument() -> None:

@@ -30,8 +30,8 @@ organization's row, the shares (by id), then the team, member, personal and toke
 
 from decimal import ROUND_DOWN, Decimal
 
-from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from jobs import periods, selectors
@@ -55,11 +55,22 @@ def share_take(*, organization: Budget, owner, estimate: Decimal, now) -> bool:
     # found too little room keeps that row locked: the caller must not hold it while it waits
     # for the organization's row, which a submit taking every share back may hold.
     savepoint = transaction.savepoint()
-    taken = (
-        _shares(organization, now)
-        .filter(stripe=owner.pk % BudgetShare.STRIPES, room__gte=estimate)
-        .update(room=F("room") - estimate)
-    )
+    # Raw SQL, as the budget rows' lock (services.budgets._budgets_locked): every submit runs it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {BudgetShare._meta.db_table} SET room = room - %s"  # noqa: S608
+            ' WHERE period_start = %s AND period = %s AND "limit" = %s AND stripe = %s'
+            " AND room >= %s",
+            [
+                estimate,
+                _period_start(organization, now),
+                organization.period,
+                organization.limit,
+                owner.pk % BudgetShare.STRIPES,
+                estimate,
+            ],
+        )
+        taken = cursor.rowcount
     if taken:
         transaction.savepoint_commit(savepoint)
     else:
@@ -75,18 +86,22 @@ def room_ensure(*, owner, estimate: Decimal) -> Budget | None:
     budget with a limit, as read, or None when it has none."""
     now = timezone.now()
     today = periods.utc_today(now)
-    current = Q()
+    # Raw SQL on purpose, as the budget rows' lock: the ORM spent 1.8 ms of CPU on this read.
+    current = " OR ".join(["(s.period = %s AND s.period_start = %s)"] * len(Budget.Period.values))
+    params = [owner.pk % BudgetShare.STRIPES]
     for period in Budget.Period.values:
-        current |= Q(period=period, period_start=periods.period_start(period, today))
-    shares = BudgetShare.objects.filter(
-        current, stripe=owner.pk % BudgetShare.STRIPES, limit=OuterRef("limit"),
-        period=OuterRef("period"),
-    )  # fmt: skip
-    organization = (
-        Budget.objects.filter(level=Budget.Level.ORGANIZATION, limit__isnull=False)
-        .annotate(room=Subquery(shares.values("room")[:1]))
-        .first()
+        params += [period, periods.period_start(period, today)]
+    params.append(Budget.Level.ORGANIZATION)
+    sql = (
+        f"SELECT b.*, (SELECT s.room FROM {BudgetShare._meta.db_table} s"  # noqa: S608
+        ' WHERE s.stripe = %s AND s."limit" = b."limit" AND s.period = b.period'
+        f" AND ({current}) LIMIT 1) AS room"
+        f' FROM {Budget._meta.db_table} b WHERE b.level = %s AND b."limit" IS NOT NULL LIMIT 1'
     )
+    organization = next(iter(Budget.objects.raw(sql, params)), None)
+    if organization is not None and organization.room is not None:
+        # An annotation has no field to convert it: SQLite's decimals come back as floats.
+        organization.room = Decimal(str(organization.room))
     if organization is None or (
         organization.room is not None and organization.room >= estimate * ENSURE_JOBS
     ):

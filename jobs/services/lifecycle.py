@@ -16,7 +16,6 @@ from .files import job_files_delete
 from .limits import (
     active_jobs_check,
     charge_check,
-    model_available_check,
     owner_lock,
     storage_quota_check,
     submit_rate_check,
@@ -68,10 +67,9 @@ def job_create(
        and queued, and the sweeper sends it once Redis is back (messages.py).
     """
     charge_check(user=owner, team=team)
-    model_available_check(user=owner, model=model, team=team)
+    estimate = estimate_for(model, user=owner, team=team)
     storage_quota_check(team=team)
     submit_rate_check(user=owner)
-    estimate = estimate_for(model)
     organization = room_ensure(owner=owner, estimate=estimate)
     with transaction.atomic():
         owner_lock(owner=owner)

@@ -5,6 +5,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q
 
 from jobs.models import Job
@@ -96,7 +97,11 @@ def charge_check(*, user, team) -> None:
                 "Charge to; if you have none, ask an admin to add you to one."
             )
         return
-    if not Membership.objects.filter(user=user, team=team).exists():
+    table = Membership._meta.db_table
+    sql = f"SELECT 1 FROM {table} WHERE team_id = %s AND user_id = %s LIMIT 1"  # noqa: S608
+    # As its field stores it (on SQLite a UUID is 32 hex characters).
+    team_id = Membership._meta.get_field("team").get_db_prep_value(team.pk, connection)
+    if not _found(sql, [team_id, user.pk]):
         raise ChargeRefusedError(
             f"You are not a member of the {team.label}, so you cannot charge videos to it."
         )
@@ -176,6 +181,16 @@ def owner_lock(*, owner) -> None:
     account's deletion, which locks it FOR UPDATE, goes first or waits, and a submit that finds
     the account gone is refused (AccountGoneError) instead of saving a broken reference. Their
     own submits take turns here too, so two never take one turn in the fair queue."""
-    owners = get_user_model().objects.filter(pk=owner.pk).select_for_update(no_key=True)
-    if owners.values_list("pk", flat=True).first() is None:
+    lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
+    table = get_user_model()._meta.db_table
+    if not _found(f"SELECT 1 FROM {table} WHERE id = %s{lock}", [owner.pk]):  # noqa: S608
         raise AccountGoneError()
+
+
+def _found(sql: str, params: list) -> bool:
+    """Whether a statement finds a row. Raw SQL for the submit's own few checks by key: the
+    ORM spends about 0.6 ms of CPU building each (bench/budgets.py), far more than the
+    statement's own time, and every submit in the studio runs them."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None

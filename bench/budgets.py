@@ -58,6 +58,7 @@ MODELS = [  # id, top price, share of the seeded jobs
     ("ir/test-video", "0", 1),
 ]
 SUBMIT_MODEL = "kling/kling-2.1-standard"
+WARM_UP = 2  # rounds of the three paths each arrival thread submits before the schedule
 
 
 # --- A redis-server of the bench's own ----------------------------------------------------------
@@ -427,11 +428,14 @@ def spend_member_budgets(people) -> int:
     return len(spent)
 
 
-def arrivals(people, *, rate: int, duration: float, threads: int, processes: int) -> list[tuple]:
+def arrivals(
+    people, *, rate: int, duration: float, threads: int, processes: int
+) -> tuple[list[tuple], list[str]]:
     """Submits arriving at `rate` a second for `duration` seconds, on a fixed schedule, taken by
     `processes` processes of `threads` threads each (this file with --arrive: as several web
-    processes, not one Python process's threads sharing its interpreter lock); (path,
-    verdict, server ms, check ms, queries, ms late) for each."""
+    processes, not one Python process's threads sharing its interpreter lock). Returns (path,
+    verdict, server ms, check ms, queries, ms late) for each, and the verdicts of the warm-up
+    submits each thread made before the schedule began (WARM_UP)."""
     import sys
 
     from django.db import connections
@@ -441,7 +445,7 @@ def arrivals(people, *, rate: int, duration: float, threads: int, processes: int
     connections.close_all()
     connections["default"].close_pool()
     spec = {"rate": rate, "duration": duration, "threads": max(1, threads // processes),
-            "processes": processes, "start": time.time() + 3.0 + processes}  # fmt: skip
+            "processes": processes, "start": time.time() + 6.0 + processes}  # fmt: skip
     children = [
         subprocess.Popen(
             [sys.executable, __file__, "--arrive", json.dumps({**spec, "index": index})],
@@ -451,19 +455,23 @@ def arrivals(people, *, rate: int, duration: float, threads: int, processes: int
         )
         for index in range(processes)
     ]
-    results = []
+    results, warmed = [], []
     for child in children:
         out, _ = child.communicate()
-        results += [tuple(json.loads(line[7:])) for line in out.splitlines()
-                    if line.startswith("RESULT ")]  # fmt: skip
+        for line in out.splitlines():
+            if line.startswith("RESULT "):
+                results.append(tuple(json.loads(line[7:])))
+            elif line.startswith("WARM "):
+                warmed.append(json.loads(line[5:]))
         if child.returncode:
             results.append(("api", f"error: arrival process exited {child.returncode}", 0, 0, 0, 0))
-    return results
+    return results, warmed
 
 
 def arrive(spec: dict) -> None:
     """--arrive: one process's share of the arrivals (every `processes`-th, from `index`), on
-    the schedule its parent fixed, each printed as a RESULT line of JSON."""
+    the schedule its parent fixed, each printed as a RESULT line of JSON; first, each thread's
+    warm-up submits (WARM_UP rounds of the three paths), each printed as a WARM line."""
     from django.db import connections
     from django.test import Client
 
@@ -480,27 +488,37 @@ def arrive(spec: dict) -> None:
     plan = [(paths[n % len(paths)], rng.choice(people)) for n in range(total)]
     mine = range(spec["index"], total, spec["processes"])
     due: queue.Queue = queue.Queue()
-    results = []
+    results, warmed = [], []
     connections.close_all()
 
-    def work():
+    def submit(client, path, person, n):
+        owner, team, token = person
+        if path == "api":
+            return one_api_submit(client, str(owner.pk), n)
+        if path == "team":
+            return one_submit(owner, team, token, f"arrival {n}")
+        return one_submit(owner, None, None, f"arrival {n}")
+
+    def work(number):
         client = Client(HTTP_HOST="127.0.0.1")
         try:
+            # A web process serves a burst warm: its first requests (the URL map, the
+            # middleware, each thread's connections to PostgreSQL and Redis) come long before.
+            # Cold, the first 4 s of 100 a second had a p95 of 1.8 s and the rest 19-38 ms.
+            chooser = random.Random(f"warm {spec['index']} {number}")
+            for round_no in range(WARM_UP):
+                for path in ("api", "team", "personal"):
+                    n = f"warm {spec['index']}.{number}.{round_no}"
+                    warmed.append(submit(client, path, chooser.choice(people), n)[0])
             while (item := due.get()) is not None:
                 n, at = item
-                path, (owner, team, token) = plan[n]
+                path, person = plan[n]
                 late = (time.time() - at) * 1000
-                if path == "api":
-                    result = one_api_submit(client, str(owner.pk), n)
-                elif path == "team":
-                    result = one_submit(owner, team, token, f"arrival {n}")
-                else:
-                    result = one_submit(owner, None, None, f"arrival {n}")
-                results.append((path, *result, late))
+                results.append((path, *submit(client, path, person, n), late))
         finally:
             connections.close_all()
 
-    workers = [threading.Thread(target=work) for _ in range(spec["threads"])]
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(spec["threads"])]
     for worker in workers:
         worker.start()
     for n in mine:
@@ -513,6 +531,8 @@ def arrive(spec: dict) -> None:
         due.put(None)
     for worker in workers:
         worker.join()
+    for verdict in warmed:
+        print("WARM " + json.dumps(verdict), flush=True)
     for result in results:
         print("RESULT " + json.dumps(result), flush=True)
 
@@ -685,7 +705,7 @@ def bench(args) -> bool:
     header = ["what", "submits", "accepted", "p50 ms", "p95 ms", "max ms", "queries"]
     common.print_table(title, header, rows, markdown=args.markdown, load=True)
 
-    arrived = []
+    arrived, warmed = [], []
     if args.rate > 0:
         people = [
             (token.user, token.team, token)
@@ -695,10 +715,10 @@ def bench(args) -> bool:
         print(
             f"\narrivals: {args.rate} submits a second for {args.duration:g} s from all"
             f" {len(people):,} people in {args.teams} teams, taken by {args.processes} processes"
-            f" of {max(1, args.threads // args.processes)} threads;"
-            f" {spent} member budgets already spent (their team submits are refused)"
+            f" of {max(1, args.threads // args.processes)} threads, each warmed by"
+            f" {WARM_UP * 3} submits first; {spent} member budgets already spent (their team submits are refused)"
         )
-        arrived = arrivals(
+        arrived, warmed = arrivals(
             people,
             rate=args.rate,
             duration=args.duration,
@@ -723,7 +743,7 @@ def bench(args) -> bool:
                   "check p95", "rows held p50 / p95", "late p95", "queries"]  # fmt: skip
         common.print_table(title, header, rows, markdown=args.markdown, load=True)
 
-    outcomes = [r[0] for r in warm + alone + raced] + [r[1] for r in arrived]
+    outcomes = [r[0] for r in warm + alone + raced] + [r[1] for r in arrived] + warmed
     errors = [verdict for verdict in outcomes if verdict.startswith("error")]
     problems = check_levels()
     accepted = sum(verdict == "accepted" for verdict in outcomes)

@@ -219,6 +219,13 @@ def gallery_entry_count(*, jobs, at_least: int = 0) -> EntryCount:
     from .groups import group_leads_only  # groups.py imports this module
 
     limit = max(COUNT_LIMIT, at_least)
+    # Most entries are jobs made alone, which need no group check: counted first, PostgreSQL
+    # reads a common word's or phrase's matches and stops at limit + 1, where with the group
+    # check (a subquery per row, in its estimate) it built the search's whole trigram bitmap
+    # first: 55-70 ms for "golden hour" in a team of 100,000 (bench/gallery.py).
+    alone = jobs.order_by().filter(group__isnull=True)[: limit + 1].count()
+    if alone > limit:
+        return EntryCount(alone, more=True)
     found = group_leads_only(jobs.order_by())[: limit + 1].count()
     return EntryCount(found, more=found > limit)
 

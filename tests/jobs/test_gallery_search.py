@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from jobs.models import Job
+from jobs.models import Job, JobGroup
 from jobs.selectors import jobs as job_selectors
 from tests.factories import team_with
 from tests.helpers import visible_text
@@ -145,6 +145,29 @@ def test_more_videos_than_the_gallery_counts_say_more_than(alice_client, alice, 
     assert 'rel="next"' not in third.content.decode()
     shown = titles(first) + titles(second) + titles(third)
     assert sorted(shown) == sorted(f"storm number {n}" for n in range(60))
+
+
+@pytest.mark.parametrize("query", ["", "storm"])
+def test_videos_in_groups_count_once_when_the_videos_are_more_than_it_counts(
+    alice_client, alice, monkeypatch, query
+):
+    """Past the bound in videos but not in entries: 10 made alone and 5 batches of 8 are 50
+    videos and 15 entries. The count goes by the entries, so it is exact, not "more than"."""
+    monkeypatch.setattr(job_selectors, "COUNT_LIMIT", 30)
+    for number in range(10):
+        make_job(alice, f"storm number {number}")
+    for batch in range(5):
+        group = JobGroup.objects.create(kind=JobGroup.Kind.BATCH, owner=alice)
+        for position in range(8):
+            make_job(
+                alice, f"storm batch {batch} row {position}", group=group, group_position=position
+            )
+
+    response = alice_client.get(GALLERY, {"q": query})
+
+    text = visible_text(response)
+    assert " 15 videos" in text and "more than" not in text
+    assert len(titles(response)) == 15
 
 
 @pytest.mark.parametrize("query", ["", "storm"])

@@ -4,7 +4,7 @@ from .accounts import AccountEmail, AlertPreferences, ExternalIdentity
 from .audit import AuditEvent, AuditEventImmutableError, audit_quote
 from .budgets import Budget, BudgetNotice, BudgetShare, HeldTotal, SpendDay, spend_scope
 from .catalog import VideoModel
-from .files import StoredFileDeletion
+from .files import StorageTotal, StoredFileDeletion
 from .groups import JobGroup
 from .jobs import CostEntry, Job, Notice, SubmitKey
 from .outbound import AlertHook, OutgoingEmail, WebhookAttempt, WebhookDelivery
@@ -35,6 +35,7 @@ __all__ = [
     "OutgoingEmail",
     "ProviderKey",
     "SpendDay",
+    "StorageTotal",
     "StoredFileDeletion",
     "SubmitKey",
     "Team",

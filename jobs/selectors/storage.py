@@ -4,9 +4,10 @@ own figure, a team's figure is read only after the caller checked the team is th
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Q, Sum
 
-from jobs.models import Job, Team
+from jobs.models import Job, Membership, StorageTotal, Team
 
 from .jobs import Space, space_jobs
 
@@ -39,16 +40,43 @@ def _use(jobs, quota: int | None = None) -> StorageUse:
 
 def storage_for_space(*, space: Space) -> StorageUse:
     """What a gallery's files take: My videos' (the person's personal videos and the team
-    videos they made while they are in that team), or a team's, with its quota. On the
-    job_owner_created or job_team_created index."""
+    videos they made while they are in that team), or a team's, with its quota. On
+    PostgreSQL from StorageTotal's few rows for the space (storage_totals), elsewhere summed
+    from its jobs on the job_owner_created or job_team_created index."""
     quota = space.team.storage_quota_bytes if space.team is not None else None
-    return _use(space_jobs(space=space), quota)
+    if connection.vendor != "postgresql":
+        return _use(space_jobs(space=space), quota)
+    if space.team is not None:
+        return storage_totals("scope = %s", [f"team:{space.team.pk}"], quota)
+    # The person's own space, and what they made for each team they are in now.
+    return storage_totals(
+        f"scope = %s OR scope IN (SELECT 'member:' || team_id || ':' || %s"  # noqa: S608
+        f" FROM {Membership._meta.db_table} WHERE user_id = %s)",
+        [f"user:{space.user.pk}", space.user.pk, space.user.pk],
+        quota,
+    )
 
 
 def storage_for_team(*, team: Team) -> StorageUse:
     """Every file of the team's videos, whoever made them, against its quota: the quota check
     at submit, and the admin. Only for callers that checked who asks (or need no check)."""
-    return _use(Job.objects.filter(team=team), team.storage_quota_bytes)
+    if connection.vendor != "postgresql":
+        return _use(Job.objects.filter(team=team), team.storage_quota_bytes)
+    return storage_totals("scope = %s", [f"team:{team.pk}"], team.storage_quota_bytes)
+
+
+def storage_totals(where: str, params: list, quota: int | None) -> StorageUse:
+    """The StorageTotal rows of the scopes `where` picks, added up: what the jobs table's
+    trigger (migration 0024) keeps equal to their jobs' stored_bytes, in a few rows however
+    many jobs there are (bench/gallery.py: 15-25 ms for a team of 100,000 summed, 1 ms read)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(used), 0), COALESCE(SUM(unmeasured), 0)"  # noqa: S608
+            f" FROM {StorageTotal._meta.db_table} WHERE {where}",
+            params,
+        )
+        used, unmeasured = cursor.fetchone()
+    return StorageUse(used=int(used), unmeasured=int(unmeasured), quota=quota)
 
 
 def storage_for_user(*, user) -> StorageUse:

@@ -328,23 +328,34 @@ def budget_statuses_for_charge(*, user, team: Team | None, token=None, now=None)
 
 
 def budget_statuses_for_user(*, user, now=None) -> list[BudgetStatus]:
-    """The budgets a person sees as their own: the personal one first (always), then for each
-    team they belong to (by name) the team's budget and their own budget in it, where a limit
-    is set. Never another member's budget, nor a team the user is not in."""
-    from .teams import memberships_for_user
+    """The budgets a person sees as their own: the personal one first (always, with the
+    studio's default limit if they have no row yet), then for each team they belong to (by
+    name) the team's budget and their own budget in it, where a limit is set. Never another
+    member's budget, nor a team the user is not in.
+
+    Two queries (every full page asks, for the header's warnings): the rows, with the teams
+    the user is in as a subquery, then what each has spent and held (budget_usage)."""
+    from jobs.models import Membership
 
     now = now or timezone.now()
-    personal = budget_status_for_user(user=user, now=now)
-    team_ids = [m.team_id for m in memberships_for_user(user=user)]
-    if not team_ids:
-        return [personal]
+    teams = Membership.objects.filter(user=user).values("team_id")
     rows = Budget.objects.filter(
-        Q(level=Budget.Level.TEAM, team_id__in=team_ids)
-        | Q(level=Budget.Level.MEMBER, team_id__in=team_ids, user=user),
-        limit__isnull=False,
-    ).select_related("team", "user")
-    rows = sorted(rows, key=lambda b: (b.team.name.lower(), b.level))
-    return [personal, *budget_statuses(rows, viewer=user, now=now)]
+        Q(level=Budget.Level.PERSONAL, user=user)
+        | Q(level=Budget.Level.TEAM, team_id__in=teams, limit__isnull=False)
+        | Q(level=Budget.Level.MEMBER, team_id__in=teams, user=user, limit__isnull=False)
+    ).select_related("team")
+    personal, team_rows = None, []
+    for budget in rows:
+        if budget.level == Budget.Level.PERSONAL:
+            personal = budget
+        else:
+            team_rows.append(budget)
+    if personal is None:
+        personal = Budget(
+            level=Budget.Level.PERSONAL, user=user, limit=settings.DEFAULT_MONTHLY_BUDGET
+        )
+    team_rows.sort(key=lambda b: (b.team.name.lower(), b.level))
+    return budget_statuses([personal, *team_rows], viewer=user, now=now)
 
 
 def token_budget_statuses(*, user, now=None) -> dict:

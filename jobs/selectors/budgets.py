@@ -231,38 +231,18 @@ def budget_levels_applying(*, owner, team: Team | None, token=None) -> list[dict
 def personal_budget(user) -> Budget:
     """The user's personal budget row, or an unsaved one with the studio's default limit."""
     budget = Budget.objects.filter(level=Budget.Level.PERSONAL, user=user).first()
-    if budget is None:
-        budget = Budget(
-            level=Budget.Level.PERSONAL, user=user, limit=settings.DEFAULT_MONTHLY_BUDGET
-        )
-    return budget
+    return budget if budget is not None else _personal_unsaved(user)
+
+
+def _personal_unsaved(user) -> Budget:
+    """The personal budget of someone with no row yet: the studio's default limit. budget_usage
+    reads it like a saved one (by its scope)."""
+    return Budget(level=Budget.Level.PERSONAL, user=user, limit=settings.DEFAULT_MONTHLY_BUDGET)
 
 
 def budget_status_for_user(*, user, now=None) -> BudgetStatus:
     """The user's personal budget: spent and held in its period, and what is left."""
-    budget = personal_budget(user)
-    if budget.pk is None:
-        now = now or timezone.now()
-        spent, held = _usage_of_unsaved(budget, now)
-        return BudgetStatus(
-            limit=budget.limit, used=spent + held, spent=spent, held=held, budget=budget, now=now
-        )
-    return budget_statuses([budget], viewer=user, now=now)[0]
-
-
-def _usage_of_unsaved(budget: Budget, now) -> tuple[Decimal, Decimal]:
-    held = Job.objects.filter(_held_filter(budget), status__in=Job.LIVE).aggregate(
-        total=Sum("hold")
-    )["total"] or Decimal(0)
-    today = periods.utc_today(now)
-    start, end = (
-        periods.period_start(budget.period, today),
-        periods.period_end(budget.period, today),
-    )
-    spent = SpendDay.objects.filter(scope=budget.scope, day__gte=start, day__lt=end).aggregate(
-        total=Sum(F("cost") + F("pending"))
-    )["total"] or Decimal(0)
-    return spent.quantize(MICRODOLLAR), held.quantize(MICRODOLLAR)
+    return budget_statuses([personal_budget(user)], viewer=user, now=now)[0]
 
 
 def holds_for_user(*, user) -> Decimal:
@@ -351,9 +331,7 @@ def budget_statuses_for_user(*, user, now=None) -> list[BudgetStatus]:
         else:
             team_rows.append(budget)
     if personal is None:
-        personal = Budget(
-            level=Budget.Level.PERSONAL, user=user, limit=settings.DEFAULT_MONTHLY_BUDGET
-        )
+        personal = _personal_unsaved(user)
     team_rows.sort(key=lambda b: (b.team.name.lower(), b.level))
     return budget_statuses([personal, *team_rows], viewer=user, now=now)
 

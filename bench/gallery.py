@@ -42,7 +42,7 @@ from urllib.parse import urlencode
 
 import common
 
-SEED_VERSION = 1  # bump when the seeded data changes shape, so old bench databases are redone
+SEED_VERSION = 2  # bump when the seeded data changes shape, so old bench databases are redone
 # --tiny: the same path end to end in seconds: 5,000 jobs (1,000 in the big team, 400 in the
 # heavy user's space) from 100 users, seeded again on every run, one timed run of each case, in
 # a database and a Redis database (cache, sessions) of their own.
@@ -59,6 +59,11 @@ MANAGER = "gallery-user-0001"  # the big team's manager
 # The first member of the big team after its manager: user k is in team (k - 1) mod 50.
 MEMBER = "gallery-user-0051"
 FOUND_PROMPT = "A violet axolotl waves from a teacup, bench marker"  # the job the rare search finds
+# About one job in GROUPED_EVERY is in a group (a comparison, variations, a batch) of GROUP_SIZE
+# jobs by the same person, charged to the same place, as a studio's are: a gallery counts and
+# pages a group as one entry, so groups must be there for its figures to mean anything.
+GROUPED_EVERY = 10
+GROUP_SIZE = 3
 
 # (model, share of jobs)
 MODELS = [
@@ -104,6 +109,7 @@ def seed(*, jobs: int, users: int, team_jobs: int, heavy_jobs: int) -> tuple[dat
         _seed_users_and_teams(cursor, users)
         dropped = common.drop_secondary_indexes(cursor, ["jobs_job"])
         _seed_jobs(cursor, jobs=jobs, team_jobs=team_jobs, heavy_jobs=heavy_jobs, anchor=anchor)
+        _seed_groups(cursor)
         for statement in dropped:
             cursor.execute(statement)
         seconds = time.perf_counter() - started
@@ -284,6 +290,61 @@ def _seed_jobs(cursor, *, jobs, team_jobs, heavy_jobs, anchor):
             "anchor": anchor,
             "big_id": str(_team_id(cursor, BIG_TEAM)),
         },
+    )
+
+
+def _seed_groups(cursor):
+    """Put about one job in GROUPED_EVERY into groups of GROUP_SIZE: among each person's picked
+    jobs in one place (a team, or their own space), by age, every GROUP_SIZE in a row make a
+    group, with positions 0, 1, 2 as services.groups numbers them."""
+    from jobs.models import JobGroup
+
+    cursor.execute(
+        """
+        CREATE TEMP TABLE bench_grouped ON COMMIT DROP AS
+        SELECT id AS job_id, owner_id, team_id, created_at,
+               (row_number() OVER (PARTITION BY owner_id, team_id ORDER BY created_at) - 1)
+                   AS k
+        FROM jobs_job
+        WHERE mod(abs(hashtext(id::text)), %(every)s) = 0
+        """,
+        {"every": GROUPED_EVERY},
+    )
+    cursor.execute(
+        """
+        CREATE TEMP TABLE bench_groups ON COMMIT DROP AS
+        SELECT gen_random_uuid() AS group_id, owner_id, team_id, k / %(size)s AS g,
+               min(created_at) AS created_at
+        FROM bench_grouped GROUP BY owner_id, team_id, k / %(size)s
+        HAVING count(*) > 1
+        """,
+        {"size": GROUP_SIZE},
+    )
+    kinds = (
+        "(ARRAY['comparison', 'variations', 'batch'])[1 + mod(abs(hashtext(group_id::text)), 3)]"
+    )
+    common.insert_select(
+        cursor,
+        JobGroup,
+        {
+            "id": "group_id",
+            "kind": kinds,
+            "owner_id": "owner_id",
+            "team_id": "team_id",
+            "created_at": "created_at",
+        },
+        "FROM bench_groups",
+        {},
+    )
+    cursor.execute(
+        """
+        UPDATE jobs_job j SET group_id = b.group_id, group_position = g.k %% %(size)s
+        FROM bench_grouped g
+        JOIN bench_groups b ON b.owner_id = g.owner_id
+            AND b.team_id IS NOT DISTINCT FROM g.team_id AND b.g = g.k / %(size)s
+        WHERE j.id = g.job_id
+        """,
+        {"size": GROUP_SIZE},
     )
 
 

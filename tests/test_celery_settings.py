@@ -1,6 +1,7 @@
 """The Celery settings that make the paid call happen at most once, checked as a set."""
 
 import base64
+import gc
 import json
 
 import redis
@@ -62,3 +63,19 @@ def test_paid_calls_and_downloads_are_routed_to_queues_of_their_own():
     assert queue_of("jobs.tasks.run_job") == "generate"
     assert queue_of("jobs.tasks.store_job") == "store"
     assert queue_of("jobs.tasks.sweep") == "celery"
+
+
+def test_a_ready_worker_leaves_its_startup_objects_out_of_its_rare_full_collections():
+    """A full collection walks every object a worker holds; with thousands of calls in flight
+    it paused the generation worker for seconds (BENCHMARKS.md). Celery's worker_ready, which
+    `celery worker` sends, freezes what startup made and makes full collections rarer."""
+    from videostudio.celery import WORKER_FULL_COLLECTION_EVERY, collect_rarely
+
+    before = gc.get_threshold()
+    try:
+        collect_rarely(sender=None)
+        assert gc.get_freeze_count() > 10_000  # Django, Celery, the studio's modules
+        assert gc.get_threshold() == (before[0], before[1], WORKER_FULL_COLLECTION_EVERY)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

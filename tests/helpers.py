@@ -134,6 +134,15 @@ def finished(job_id) -> Job | None:
     return job if job.is_terminal else None
 
 
+def delivery_recorded(**lookup) -> bool:
+    """Whether a webhook delivery's worker has recorded the receiver's answer (delivered or
+    failed): a test's receiver counts a message when it arrives, a moment before that."""
+    from jobs.models import WebhookDelivery
+
+    ended = WebhookDelivery.objects.filter(status__in=["delivered", "failed"], **lookup)
+    return ended.exists()
+
+
 def wait_until_finished(job, timeout=60) -> Job:
     return wait_for(lambda: finished(job.pk), timeout=timeout, what=f"job {job.pk} to finish")
 

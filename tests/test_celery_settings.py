@@ -69,11 +69,13 @@ def test_a_ready_worker_leaves_its_startup_objects_out_of_its_rare_full_collecti
     """A full collection walks every object a worker holds; with thousands of calls in flight
     it paused the generation worker for seconds (BENCHMARKS.md). Celery's worker_ready, which
     `celery worker` sends, freezes what startup made and makes full collections rarer."""
-    from videostudio.celery import WORKER_FULL_COLLECTION_EVERY, collect_rarely
+    from celery.signals import worker_ready
+
+    from videostudio.celery import WORKER_FULL_COLLECTION_EVERY
 
     before = gc.get_threshold()
     try:
-        collect_rarely(sender=None)
+        worker_ready.send(sender=None)  # as `celery worker` does once its consumer is ready
         assert gc.get_freeze_count() > 10_000  # Django, Celery, the studio's modules
         assert gc.get_threshold() == (before[0], before[1], WORKER_FULL_COLLECTION_EVERY)
     finally:

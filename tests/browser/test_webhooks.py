@@ -7,9 +7,8 @@ import pytest
 import requests
 from standardwebhooks import Webhook
 
-from jobs.models import WebhookDelivery
 from tests.browser.helpers import watch_for_csp
-from tests.helpers import wait_for
+from tests.helpers import delivery_recorded, wait_for
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,10 +45,7 @@ def test_a_token_made_on_the_page_gets_signed_webhooks_and_sends_one_again(
         job = Webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
         assert (job["id"], job["status"]) == (made.json()["id"], "succeeded")
         # The receiver has the message a moment before the worker records its answer.
-        wait_for(
-            lambda: WebhookDelivery.objects.filter(status="delivered").exists(),
-            what="the delivery's answer to be recorded",
-        )
+        wait_for(delivery_recorded, what="the delivery's answer to be recorded")
 
         page.goto(live_server.url + "/api-tokens/")
         assert page.get_by_label("Signing secret", exact=True).count() == 0  # shown once only

@@ -18,7 +18,7 @@ from jobs.services import webhooks as delivery_services
 from jobs.services.running import fail_refused
 from tests.api.helpers import GENERATIONS
 from tests.factories import make_entry, team_with
-from tests.helpers import wait_for
+from tests.helpers import delivery_recorded, wait_for
 from tests.webhook_receiver import WebhookReceiver
 
 ASYNC = GENERATIONS + "?async=true"
@@ -55,13 +55,6 @@ def submit_with_hook(api, key, url, **fields):
     return Job.objects.get(pk=response.json()["id"])
 
 
-def delivered(**lookup) -> bool:
-    """Whether the delivery's worker has recorded the receiver's answer: the receiver counts a
-    message when it arrives, a moment before that."""
-    ended = WebhookDelivery.objects.filter(status__in=["delivered", "failed"], **lookup)
-    return ended.exists()
-
-
 # --- End to end, through the queue --------------------------------------------------------------
 
 
@@ -72,7 +65,7 @@ def test_a_finished_job_posts_its_status_signed_so_standardwebhooks_verifies_it(
         job = submit_with_hook(api, alice_key, receiver.url, prompt="a fox in the snow")
         wait_for(receiver.count, timeout=60, what="the webhook")
         # The receiver has the message a moment before the worker records its answer.
-        wait_for(lambda: delivered(job=job), what="the delivery's answer to be recorded")
+        wait_for(lambda: delivery_recorded(job=job), what="the delivery's answer to be recorded")
         status = api.get(alice_key, f"/v1/jobs/{job.pk}")
 
     (received,) = receiver.received
@@ -344,7 +337,9 @@ def test_a_delivery_whose_worker_stopped_mid_send_is_sent_again_by_the_sweeper(a
         )  # fmt: skip
         services.sweep()
         wait_for(receiver.count, timeout=30, what="the webhook")
-        wait_for(lambda: delivered(pk=delivery.pk), what="the delivery's answer to be recorded")
+        wait_for(
+            lambda: delivery_recorded(pk=delivery.pk), what="the delivery's answer to be recorded"
+        )
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 2)

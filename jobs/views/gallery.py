@@ -124,7 +124,9 @@ class GalleryPaginator(Paginator):
     def page(self, number):
         number = self.validate_number(number)
         offset = (number - 1) * self.per_page
-        rows = selectors.gallery_page(jobs=self.object_list, offset=offset, limit=self.per_page)
+        rows = selectors.gallery_page(
+            jobs=self.object_list, offset=offset, limit=self.per_page, counted=self.entries
+        )
         return self._get_page(rows, number, self)
 
 

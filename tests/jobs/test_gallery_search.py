@@ -2,14 +2,21 @@
 SQLite (a scan) alike: words in any order, part of a word, a quoted phrase, whatever the case,
 never anyone else's work; and a search with more matches than it counts says so honestly."""
 
+import itertools
 import re
+from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jobs.models import Job, JobGroup
 from jobs.selectors import jobs as job_selectors
+from jobs.selectors.groups import group_leads_only
 from tests.factories import team_with
 from tests.helpers import visible_text
 
@@ -180,3 +187,67 @@ def test_a_page_past_the_last_shows_the_last(alice_client, alice, query, page):
 
     assert len(titles(response)) == 6
     assert "25–30 of 30 videos" in visible_text(response)
+
+
+# --- Every page, whichever way it was counted -----------------------------------------------------
+
+people = itertools.count()
+A_JOB = st.tuples(
+    st.one_of(st.none(), st.integers(0, 3)),  # made alone, or in one of four groups
+    st.integers(0, 2),  # its place in the group: a repeat is a retry sharing its failed job's
+    st.integers(0, 6),  # minutes after the first job: equal ones are made in the same instant
+    st.sampled_from([Job.Status.SUCCEEDED, Job.Status.FAILED]),
+    st.sampled_from(["storm at sea", "calm at sea"]),
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    made=st.lists(A_JOB, max_size=24),
+    status=st.sampled_from(["", Job.Status.FAILED]),
+    query=st.sampled_from(["", "storm"]),
+    bound=st.sampled_from([job_selectors.COUNT_LIMIT, 2, 5]),
+    per_page=st.integers(1, 7),
+)
+def test_the_count_and_every_page_follow_the_group_rule(
+    django_user_model, made, status, query, bound, per_page
+):
+    """Jobs made alone and in groups (with retries sharing a place and jobs made in the same
+    instant), any filter, any page size, and a count bound as low as 2: the count and the pages
+    show exactly the entries that group_leads_only, the rule PostgreSQL applies past the count's
+    first read, names, each once, newest first. When the gallery reads its rows once and
+    settles the count and the pages in Python, it must agree with that rule to the row."""
+    person = django_user_model.objects.create(username=f"galleries-{next(people)}")
+    groups = [JobGroup.objects.create(kind=JobGroup.Kind.BATCH, owner=person) for _ in range(4)]
+    start = timezone.now() - timedelta(hours=1)
+    for group, position, minute, job_status, prompt in made:
+        job = Job.objects.create(owner=person, prompt=prompt, status=job_status)
+        if group is not None:
+            job.group, job.group_position = groups[group], position
+        job.created_at = start + timedelta(minutes=minute)
+        job.save(update_fields=["group", "group_position", "created_at"])
+    space = job_selectors.Space(user=person)
+    jobs = job_selectors.job_search(space=space, status=status, query=query)
+    rule = list(group_leads_only(jobs).values_list("pk", flat=True))
+
+    with mock.patch.object(job_selectors, "COUNT_LIMIT", bound):
+        counted = job_selectors.gallery_entry_count(jobs=jobs)
+        pages = []
+        for offset in range(0, len(rule), per_page):
+            at_least = offset + per_page
+            counted_here = job_selectors.gallery_entry_count(jobs=jobs, at_least=at_least)
+            page = job_selectors.gallery_page(
+                jobs=jobs, offset=offset, limit=per_page, counted=counted_here
+            )
+            pages += [job.pk for job in page]
+
+    if len(rule) > bound:
+        assert (counted.count, counted.more) == (bound + 1, True)
+    else:
+        assert (counted.count, counted.more) == (len(rule), False)
+    assert pages == rule

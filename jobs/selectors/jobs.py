@@ -181,8 +181,9 @@ def job_search(*, space: Space, status: str = "", model: str = "", query: str = 
     starred, expiring soon, expired).
 
     Each term is an icontains. On PostgreSQL that is `UPPER(prompt) LIKE UPPER('%term%')`,
-    which the job_prompt_trgm index (pg_trgm, migration 0020) answers without reading the
-    space's rows; SQLite scans them, as it always has.
+    which the space's trigram index (job_prompt_owner or job_prompt_team: pg_trgm and
+    btree_gin, migration 0025) answers without reading the space's rows or anyone else's
+    matches; SQLite scans them, as it always has.
     """
     jobs = space_jobs(space=space)
     if status:

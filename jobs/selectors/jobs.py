@@ -229,8 +229,9 @@ def gallery_entry_count(*, jobs, at_least: int = 0) -> EntryCount:
     matches fewer is then known whole, its count and every page's ids with it, so gallery_page
     needs no statement of its own to find them: for My videos' `boat` with status failed (475
     entries) the trigram and status bitmaps were built three times, once for each count and
-    once for the page: 167 ms of SQL and Python for the count and the page's rows, now 49 ms
-    (bench/gallery.py's database). A common term fills the read, and more entries than the
+    once for the page: 167 ms of SQL and Python for the count and the page's rows, then 49 ms
+    (bench/gallery.py's database, before the index per space of migration 0025, with which it
+    is 52 -> 28 ms under load). A common term fills the read, and more entries than the
     bound among its rows say "more than" at once. Only a page further along, or rows so grouped
     that they hold fewer entries than the bound, count through the index as before
     (_entries_counted)."""

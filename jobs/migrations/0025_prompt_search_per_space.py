@@ -15,7 +15,10 @@ and of its writes, and the index goes; on 13 it stays. btree_gin, like pg_trgm, 
 extension from PostgreSQL 13 on (README, Production settings).
 
 CONCURRENTLY, so that a studio with millions of jobs keeps taking submits while the indexes are
-built; hence a migration that is not atomic. SQLite has none of this and keeps scanning.
+built; hence a migration that is not atomic. A build that was interrupted (a deploy stopped
+half-way) leaves an invalid index behind, which PostgreSQL keeps updating but never reads, and
+which IF NOT EXISTS would keep: it is dropped and built again. SQLite has none of this and keeps
+scanning.
 """
 
 from django.db import migrations
@@ -32,6 +35,18 @@ def _has_expression_statistics(connection) -> bool:
     return connection.pg_version >= 140000
 
 
+def _drop_if_invalid(schema_editor, name: str) -> None:
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+    if row and row[0]:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY {name}")
+
+
 def index_per_space(apps, schema_editor):
     connection = schema_editor.connection
     if connection.vendor != "postgresql":
@@ -40,6 +55,7 @@ def index_per_space(apps, schema_editor):
     # The expression must be exactly what icontains compiles to (UPPER("jobs_job"."prompt")),
     # or the planner will not use the index.
     for name, definition in NEW_INDEXES.items():
+        _drop_if_invalid(schema_editor, name)
         schema_editor.execute(
             f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON jobs_job USING gin {definition}"
         )

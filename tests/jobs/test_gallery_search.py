@@ -219,9 +219,10 @@ def test_the_count_and_every_page_follow_the_group_rule(
 ):
     """Jobs made alone and in groups (with retries sharing a place and jobs made in the same
     instant), any filter, any page size, and a count bound as low as 2: the count and the pages
-    show exactly the entries that group_leads_only, the rule PostgreSQL applies past the count's
-    first read, names, each once, newest first. When the gallery reads its rows once and
-    settles the count and the pages in Python, it must agree with that rule to the row."""
+    show exactly the entries that group_leads_only names (the rule the gallery applies past
+    its first read), each once, newest first. When the gallery reads its rows once and
+    settles the count and every page from that one read, it must agree with that rule to the
+    row."""
     person = django_user_model.objects.create(username=f"galleries-{next(people)}")
     groups = [JobGroup.objects.create(kind=JobGroup.Kind.BATCH, owner=person) for _ in range(4)]
     start = timezone.now() - timedelta(hours=1)

@@ -72,7 +72,11 @@ def group_shared_jobs(*, group: JobGroup):
 def group_leads_only(jobs):
     """Narrow a gallery's queryset of jobs to one entry per group: a job made alone, or the
     first of its group's jobs that the same queryset holds (the lowest group_position among
-    those matching its filters). A correlated NOT EXISTS on the job_group_position index."""
+    those matching its filters). A correlated NOT EXISTS on the job_group_position index.
+
+    The same rule is written once more in SQL, over the matches a gallery's count reads
+    (jobs._entries_read): change both, and test_the_count_and_every_page_follow_the_group_rule
+    holds them equal."""
     # A retry shares its failed job's place (services.job_retry): the older one leads.
     earlier = jobs.model.objects.filter(
         Q(group_position__lt=OuterRef("group_position"))

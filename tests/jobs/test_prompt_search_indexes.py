@@ -4,7 +4,7 @@ interrupted, so the galleries' search never runs on an index PostgreSQL will not
 import importlib
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from jobs.models import Job
 
@@ -34,7 +34,7 @@ def test_an_interrupted_index_build_is_built_again(alice, alice_client):
         cursor.execute("DROP INDEX job_prompt_owner")
         # Two jobs of one owner break this unique build after it has begun: PostgreSQL leaves
         # the index behind, invalid, as after a deploy stopped mid-build.
-        with pytest.raises(Exception, match="could not create unique index"):
+        with pytest.raises(IntegrityError, match="could not create unique index"):
             cursor.execute(
                 "CREATE UNIQUE INDEX CONCURRENTLY job_prompt_owner ON jobs_job (owner_id)"
             )
